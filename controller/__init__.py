@@ -1,0 +1,1 @@
+"""The central controller: fleet state, alarms, configuration and commands behind an API."""

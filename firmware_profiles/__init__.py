@@ -1,0 +1,1 @@
+"""Camera vendor/model profiles (data): stream URL templates, capabilities, minimum firmware."""

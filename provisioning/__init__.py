@@ -1,0 +1,1 @@
+"""Tools for technicians bringing a new school online."""

@@ -1,0 +1,6 @@
+"""Test-wide fixtures: real broker, real cameras, real databases (see tests/harness)."""
+
+pytest_plugins = [
+    "tests.fixtures.broker",
+    "tests.fixtures.postgres",
+]
