@@ -109,6 +109,9 @@ def _decode(topic_name: str, payload: bytes | bytearray | memoryview | str) -> M
     if not isinstance(data, dict):
         raise ProtocolError("bad_json", f"payload must be a JSON object, not {type(data).__name__}")
     hint = {k: data[k] for k in _HINT_FIELDS if isinstance(data.get(k), str | int)}
+    nested = data.get("command")
+    if isinstance(nested, dict) and isinstance(nested.get("name"), str):
+        hint["command_name"] = nested["name"]
     if data.get("schema") != SCHEMA_VERSION:
         raise _refuse(
             "unsupported_schema", f"schema {data.get('schema')!r}, expected {SCHEMA_VERSION}", hint

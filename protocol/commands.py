@@ -12,6 +12,7 @@ from protocol.status import StreamStats
 from protocol.topics import Kind
 
 __all__ = [
+    "COMMAND_NAMES",
     "MAX_SNAPSHOT_BASE64",
     "AckResult",
     "CameraRebootCommand",
@@ -214,6 +215,20 @@ class AckResult(WireModel):
 
     type: Literal["ack"] = "ack"
 
+
+COMMAND_NAMES: frozenset[str] = frozenset(
+    model.model_fields["name"].default
+    for model in (
+        SnapshotCommand,
+        PtzMoveCommand,
+        PtzStopCommand,
+        PtzPresetCommand,
+        ProbeCommand,
+        CameraRebootCommand,
+        RecordingSearchCommand,
+    )
+)
+"""Every command a box understands; a request naming another is `unknown_command`."""
 
 CommandResult = Annotated[
     SnapshotResult | RecordingSearchResult | ProbeResult | AckResult,

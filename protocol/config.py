@@ -114,8 +114,11 @@ class QualityConfig(WireModel):
     blur_ratio_min: float = Field(
         default=0.25, ge=0, le=1, description="Sharpness below this share of baseline: blur."
     )
+    blur_sharpness_floor: float = Field(
+        default=30, ge=0, description="Sharpness below this is blur even before a baseline."
+    )
     occlusion_texture_max: float = Field(
-        default=0.08, ge=0, le=1, description="Share of textured blocks below this: covered."
+        default=0.15, ge=0, le=1, description="Share of textured blocks below this: covered."
     )
     brightness_low: float = Field(default=35, ge=0, le=255, description="Too dark below.")
     brightness_high: float = Field(default=225, ge=0, le=255, description="Too bright above.")

@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import signal
+import time
+from pathlib import Path
+from types import FrameType
+from typing import Annotated
+
 import typer
 
 from protocol import __version__
+from simulator.cameras import CameraSimulator, CameraSimulatorError, Fault, send_control
 
 app = typer.Typer(help="schoolcam simulator.", no_args_is_help=True, add_completion=False)
 
@@ -15,6 +22,141 @@ def version() -> None:
     typer.echo(__version__)
 
 
+@app.command()
+def cameras(
+    count: Annotated[int, typer.Option(min=1, max=256, help="Number of cameras.")] = 16,
+    port: Annotated[int, typer.Option(help="RTSP port (0 picks a free one).")] = 8554,
+    control_port: Annotated[
+        int, typer.Option(help="Control port on 127.0.0.1 (0 picks a free one).")
+    ] = 8555,
+    host: Annotated[str, typer.Option(help="Address the RTSP server listens on.")] = "127.0.0.1",
+    cache_dir: Annotated[
+        Path | None,
+        typer.Option(help="Clip cache (default $SCHOOLCAM_CACHE_DIR or ~/.cache/schoolcam/clips)."),
+    ] = None,
+    verbose: Annotated[bool, typer.Option(help="Log clients and faults.")] = False,
+) -> None:
+    """Serve simulated RTSP cameras in the foreground until Ctrl-C."""
+    typer.echo(f"Starting {count} cameras (the first run also makes the clips)...", err=True)
+    simulator = CameraSimulator(
+        count,
+        host=host,
+        port=port,
+        control_port=control_port,
+        cache_dir=cache_dir,
+        log_level="INFO" if verbose else "WARNING",
+        inherit_stderr=True,
+    )
+    signal.signal(signal.SIGTERM, _interrupt)  # stop as cleanly on SIGTERM as on Ctrl-C
+    try:
+        simulator.start()
+    except CameraSimulatorError as error:
+        typer.echo(f"error: {error}", err=True)
+        raise typer.Exit(1) from error
+    try:
+        _print_usage(simulator)
+        while simulator.running:
+            time.sleep(0.5)
+        typer.echo("error: the camera server stopped unexpectedly", err=True)
+        raise typer.Exit(1)
+    except KeyboardInterrupt:
+        typer.echo("Stopping cameras.", err=True)
+    finally:
+        simulator.stop()
+
+
+@app.command("camera-fault")
+def camera_fault(
+    cam: Annotated[int, typer.Argument(help="Camera number, from 1.")],
+    fault: Annotated[Fault, typer.Argument(help="The fault; 'none' clears it.")],
+    control_port: Annotated[int, typer.Option(help="The simulator's control port.")] = 8555,
+) -> None:
+    """Switch one simulated camera's fault while the simulator runs."""
+    try:
+        answer = send_control(control_port, f"fault {cam} {fault.value}")
+    except OSError as error:
+        typer.echo(f"error: no camera simulator on control port {control_port}: {error}", err=True)
+        raise typer.Exit(1) from error
+    if answer != "ok":
+        typer.echo(answer, err=True)
+        raise typer.Exit(1)
+    typer.echo(f"camera {cam}: {fault.value}")
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
+def _print_usage(simulator: CameraSimulator) -> None:
+    typer.echo(f"{simulator.count} cameras, main 1920x1080 and sub 640x360, 25 fps H.264:")
+    for cam in range(1, simulator.count + 1):
+        typer.echo(f"  cam{cam:<3} {simulator.url(cam)}   {simulator.url(cam, sub=True)}")
+    faults = ", ".join(fault.value for fault in Fault)
+    port = simulator.control_port
+    typer.echo(
+        f"\nFaults: {faults}. Switch one while clients stay connected:\n"
+        f"  schoolcam-sim camera-fault --control-port {port} 3 black\n"
+        f"  schoolcam-sim camera-fault --control-port {port} 3 none\n"
+        f"or talk to the control port (one command per line: fault, status, quit):\n"
+        f"  exec 3<>/dev/tcp/127.0.0.1/{port}; echo 'fault 3 stall' >&3; read -r reply <&3;"
+        f' echo "$reply"\n'
+        f"  echo status | nc -q1 127.0.0.1 {port}\n"
+        f"Ctrl-C stops the cameras."
+    )
+
+
 def main() -> None:
     """Console-script entry point."""
     app()
+
+
+# --- fleet simulator ------------------------------------------------------------------------
+
+
+from simulator.fleet import FdLimitError, FleetSettings, load_passwords  # noqa: E402
+from simulator.fleet.runner import run_fleet  # noqa: E402
+
+
+@app.command()
+def fleet(
+    schools: int = typer.Option(50, help="Simulated schools, one box with 16 cameras each."),
+    broker: str = typer.Option("mqtt://127.0.0.1:1883", help="Broker URL (mqtt:// or mqtts://)."),
+    password_file: Path | None = typer.Option(
+        None,
+        help="Per-box passwords ('box_id:password' lines), or one line for every box. "
+        "Without it boxes connect with their box id as user name and no password.",
+    ),
+    ca_file: Path | None = typer.Option(None, help="CA bundle for mqtts://."),
+    fault_rate: float = typer.Option(0.5, help="Faults per box per hour."),
+    fault_duration: float = typer.Option(120.0, help="Mean seconds a fault lasts."),
+    telemetry_interval: float = typer.Option(30.0, help="Seconds between telemetry messages."),
+    heartbeat: float = typer.Option(60.0, help="Seconds between camera-status heartbeats."),
+    rate: float = typer.Option(0.0, help="Extra status/telemetry messages per second overall."),
+    ramp: float = typer.Option(500.0, help="New connections per second."),
+    duration: float | None = typer.Option(None, help="Stop after this many seconds."),
+    seed: int = typer.Option(1, help="Same seed, same fleet."),
+    prefix: str = typer.Option("sim", help="Box ids are {prefix}-0001-a."),
+) -> None:
+    """Run a simulated fleet of school boxes speaking the real protocol (no video)."""
+    import logging
+
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")
+    try:
+        settings = FleetSettings(
+            schools=schools,
+            broker_url=broker,
+            prefix=prefix,
+            fault_rate=fault_rate,
+            fault_duration_s=fault_duration,
+            telemetry_interval_s=telemetry_interval,
+            heartbeat_s=heartbeat,
+            rate=rate,
+            ramp_per_s=ramp,
+            seed=seed,
+            passwords=load_passwords(password_file) if password_file else {},
+            ca_file=ca_file,
+        )
+        run_fleet(settings, duration_s=duration, echo=typer.echo)
+    except (ValueError, OSError, FdLimitError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc

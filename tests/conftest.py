@@ -2,5 +2,6 @@
 
 pytest_plugins = [
     "tests.fixtures.broker",
+    "tests.fixtures.cameras",
     "tests.fixtures.postgres",
 ]
