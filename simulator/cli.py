@@ -160,3 +160,57 @@ def fleet(
     except (ValueError, OSError, FdLimitError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
+
+
+# --- demo -----------------------------------------------------------------------------------
+
+
+@app.command()
+def demo(
+    data_dir: Path = typer.Option(Path("demo-data"), help="Where the demo keeps its data."),
+    fresh: bool = typer.Option(False, "--fresh", help="Wipe the data dir first."),
+    broker: str | None = typer.Option(
+        None, help="Use this broker (mqtt://host:port) instead of the embedded one."
+    ),
+    host: str = typer.Option("127.0.0.1", help="Address the API listens on."),
+    port: int = typer.Option(8080, help="Port the API listens on."),
+    agents: int = typer.Option(2, min=0, max=8, help="Real agents (boxes recording cameras)."),
+    cameras_per_agent: int = typer.Option(4, min=1, max=16, help="Simulated cameras per agent."),
+    schools: int = typer.Option(50, min=0, max=10_000, help="Simulated school boxes (no video)."),
+    fleet_fault_rate: float = typer.Option(
+        1.0, min=0, help="Random faults per simulated box per hour."
+    ),
+    fault_scale: float = typer.Option(
+        1.0, min=0.01, max=100, help="Stretch the fault timeline (0.1 = ten times faster)."
+    ),
+    no_faults: bool = typer.Option(False, "--no-faults", help="Inject no timed faults."),
+    verbose: bool = typer.Option(False, help="Log at INFO (default: warnings and faults)."),
+) -> None:
+    """Run the whole system on this machine: broker, controller, district, agents, fleet."""
+    import logging
+
+    from simulator.demo import DemoError, DemoOptions, run_demo
+
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    logging.getLogger("simulator.demo").setLevel(logging.INFO)
+    options = DemoOptions(
+        data_dir=data_dir,
+        fresh=fresh,
+        broker_url=broker,
+        host=host,
+        port=port,
+        agents=agents,
+        cameras_per_agent=cameras_per_agent,
+        schools=schools,
+        fleet_fault_rate=fleet_fault_rate,
+        fault_scale=fault_scale,
+        faults=not no_faults,
+    )
+    try:
+        run_demo(options, typer.echo)
+    except DemoError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc

@@ -411,13 +411,14 @@ def call_on_main_loop(function: Callable[[], T], timeout: float = 5.0) -> T:
         raise TimeoutError("the main loop did not answer")
     if "error" in outcome:
         raise outcome["error"]
-    return outcome["value"]  # type: ignore[no-any-return]
+    value: T = outcome["value"]
+    return value
 
 
 class Controller:
     """Parses control lines and answers them: ``ok``, ``error <reason>`` or one JSON line."""
 
-    def __init__(self, server: CameraServer, shutdown: Callable[[], None]) -> None:
+    def __init__(self, server: CameraServer, shutdown: Callable[[], bool]) -> None:
         self._server = server
         self._shutdown = shutdown
 
@@ -434,9 +435,8 @@ class Controller:
             GLib.idle_add(self._shutdown)
             return "ok"
         if command == "help":
-            return "ok commands: fault <cam> <fault>, status, quit, shutdown; faults: " + ", ".join(
-                FAULTS
-            )
+            faults = ", ".join(FAULTS)
+            return f"ok commands: fault <cam> <fault>, status, quit, shutdown; faults: {faults}"
         return f"error unknown command {command!r} (try help)"
 
     def _fault(self, arguments: list[str]) -> str:

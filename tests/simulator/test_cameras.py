@@ -19,7 +19,6 @@ import pytest
 from simulator.cameras import CameraSimulator, CameraSimulatorError, Fault, send_control
 
 # Until tests/conftest.py lists it; registering a plugin twice is harmless.
-pytest_plugins = ["tests.fixtures.cameras"]
 
 Luma = npt.NDArray[np.uint8]
 
@@ -136,50 +135,55 @@ def test_the_sub_stream_is_640x360(rtsp_cameras: CameraSimulator) -> None:
     assert picture.sharpness > 500
 
 
+@pytest.mark.slow
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("rtsp_cameras", [16], indirect=True)
+def test_a_school_has_sixteen_cameras(rtsp_cameras: CameraSimulator) -> None:
+    assert rtsp_cameras.status()["count"] == 16
+    assert len(set(rtsp_cameras.urls())) == 16
+    with open_rtsp(rtsp_cameras.url(16, sub=True)) as container:
+        assert container.streams.video[0].codec_context.height == 360
+
+
 # --- faults ----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Expectation:
-    """How a picture fault shows in keyframes, relative to the clean picture before it."""
+# Whether a keyframe shows the fault, given the clean keyframe before the switch and the
+# keyframe before this one: (clean, previous, current) -> bool.
+Shows = Callable[[Picture, Picture, Picture], bool]
 
-    shows: Callable[[Picture, Picture, Picture], bool]  # (clean, previous, current)
-
-
-EXPECTED = {
-    Fault.BLACK: Expectation(lambda clean, _, now: now.brightness < 20 and now.spread < 2),
-    Fault.BLUR: Expectation(
+SHOWS: dict[Fault, Shows] = {
+    Fault.BLACK: lambda clean, _, now: now.brightness < 20 and now.spread < 2,
+    Fault.BLUR: (
         lambda clean, _, now: (
             now.sharpness < clean.sharpness / 20 and abs(now.brightness - clean.brightness) < 15
         )
     ),
-    Fault.COVER: Expectation(
+    Fault.COVER: (
         lambda clean, _, now: (
             20 < now.brightness < 50 and now.spread < 15 and now.sharpness < clean.sharpness / 20
         )
     ),
-    Fault.FROZEN: Expectation(
-        lambda clean, before, now: now.difference(before) < 0.5 and now.sharpness > 500
-    ),
+    Fault.FROZEN: (lambda clean, before, now: now.difference(before) < 0.5 and now.sharpness > 500),
 }
 
 
 @pytest.mark.slow
 @pytest.mark.timeout(30)
-@pytest.mark.parametrize("fault", list(EXPECTED), ids=str)
+@pytest.mark.parametrize("fault", list(SHOWS), ids=str)
 def test_a_picture_fault_changes_the_keyframes_of_a_connected_client(
     rtsp_cameras: CameraSimulator, fault: Fault
 ) -> None:
-    expectation = EXPECTED[fault]
+    shows = SHOWS[fault]
     with open_rtsp(rtsp_cameras.url(1)) as container:
         pictures = keyframes(container, within=12)
         before, clean = first(pictures, 2)
-        assert not expectation.shows(clean, before, clean), "the clean picture passed for faulty"
+        assert not shows(clean, before, clean), "the clean picture passed for faulty"
         rtsp_cameras.set_fault(1, fault)
         previous = clean
         # The switch waits for the next keyframe; a second or so of video is still in flight.
         for current in itertools.islice(pictures, 5):
-            if expectation.shows(clean, previous, current):
+            if shows(clean, previous, current):
                 return
             previous = current
     pytest.fail(f"no keyframe showed {fault} within 5 keyframes")
