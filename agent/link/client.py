@@ -1,0 +1,316 @@
+"""The MQTT connection to the centre: one paho client driven by its own loop thread.
+
+Why a hand-driven loop rather than paho's `loop_start`: the Last Will must carry the session
+number of each connection, and paho's own reconnect would re-send a stale will. So every
+attempt takes a new session, sets the will, connects (clean_start=False, a persistent session),
+and on loss waits with capped exponential backoff. MQTT 5 is used unless the broker refuses
+it, then 3.1.1. Every paho callback is wrapped so an exception in our code is logged and can
+never kill the network loop.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import ssl
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from agent.config import BrokerSettings
+from agent.link.clock import Clock
+
+__all__ = ["BrokerTarget", "LinkCallbacks", "LinkState", "MqttLink", "parse_broker_url"]
+
+log = logging.getLogger(__name__)
+
+SESSION_EXPIRY_S = 7 * 24 * 3600
+_UNSUPPORTED_PROTOCOL = {1, 132}  # 3.1.1 "unacceptable protocol version"; MQTT 5 0x84
+
+
+@dataclass(frozen=True)
+class BrokerTarget:
+    """Host, port and whether TLS is used, from `mqtt://` or `mqtts://` URLs."""
+
+    host: str
+    port: int
+    tls: bool
+
+
+def parse_broker_url(url: str) -> BrokerTarget:
+    """Split a broker URL; the config model has already checked its shape."""
+    scheme, _, rest = url.partition("://")
+    host, _, port = rest.rpartition(":")
+    tls = scheme == "mqtts"
+    if not host:
+        host, port = rest, ""
+    return BrokerTarget(host=host.strip("[]"), port=int(port or (8883 if tls else 1883)), tls=tls)
+
+
+@dataclass
+class LinkCallbacks:
+    """What the link tells the rest of the agent; each runs on the network thread, briefly."""
+
+    will: Callable[[int], tuple[str, bytes]]  # session -> (topic, payload) of the Last Will
+    on_up: Callable[[int], None] = lambda _session: None
+    on_down: Callable[[], None] = lambda: None
+    on_message: Callable[[str, bytes], None] = lambda _topic, _payload: None
+    on_publish: Callable[[int], None] = lambda _mid: None
+
+
+@dataclass
+class LinkState:
+    """The link's own health, reported as metrics and in telemetry."""
+
+    up: bool = False
+    connects: int = 0
+    reconnects: int = 0
+    refusals: dict[str, int] = field(default_factory=dict)
+    protocol: str = "5"
+    rtt_ms: float | None = None
+
+
+class MqttLink:
+    """Keeps one MQTT connection to the broker alive until stopped."""
+
+    def __init__(
+        self,
+        box_id: str,
+        settings: BrokerSettings,
+        callbacks: LinkCallbacks,
+        *,
+        next_session: Callable[[], int],
+        clock: Clock,
+    ) -> None:
+        self.box_id = box_id
+        self.settings = settings
+        self.callbacks = callbacks
+        self.state = LinkState(protocol=settings.protocol)
+        self._target = parse_broker_url(settings.url)
+        self._next_session = next_session
+        self._clock = clock
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._client: mqtt.Client | None = None
+        self._session = 0
+        self._sent_at: dict[int, float] = {}
+        self._sent_lock = threading.Lock()
+        self._connack = False
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start connecting in the background; returns at once."""
+        self._thread = threading.Thread(target=self._run, name="link-mqtt", daemon=True)
+        self._thread.start()
+
+    def stop(self, farewell: tuple[str, bytes] | None = None, timeout: float = 3.0) -> None:
+        """Publish `farewell` (the explicit offline) if connected, disconnect, join the loop."""
+        client = self._client
+        if client is not None and self.state.up and farewell is not None:
+            try:
+                info = client.publish(farewell[0], farewell[1], qos=1, retain=True)
+                info.wait_for_publish(timeout=min(1.5, timeout))
+            except (RuntimeError, ValueError) as exc:
+                log.warning("could not publish the offline state before stopping: %s", exc)
+        self._stop.set()
+        if client is not None:
+            try:
+                client.disconnect()
+            except Exception:  # the socket may already be gone; nothing more to do
+                log.debug("disconnect on stop failed", exc_info=True)
+        if self._thread is not None:
+            self._thread.join(timeout)
+            if self._thread.is_alive():
+                log.error("MQTT loop did not stop within %.1f s", timeout)
+
+    @property
+    def connected(self) -> bool:
+        return self.state.up
+
+    @property
+    def session(self) -> int:
+        return self._session
+
+    # -- publishing ----------------------------------------------------------------------
+
+    def publish(self, topic: str, payload: bytes, qos: int, retain: bool) -> int | None:
+        """Hand one message to paho; its message id, or None if the link is down."""
+        client = self._client
+        if client is None or not self.state.up:
+            return None
+        info = client.publish(topic, payload, qos=qos, retain=retain)
+        if info.rc != mqtt.MQTT_ERR_SUCCESS:
+            return None
+        if qos > 0:
+            with self._sent_lock:
+                self._sent_at[info.mid] = self._clock.monotonic()
+        return int(info.mid)
+
+    def subscribe(self, filters: list[str]) -> None:
+        client = self._client
+        if client is not None:
+            client.subscribe([(f, 1) for f in filters])
+
+    # -- the loop ------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        failures = 0
+        while not self._stop.is_set():
+            try:
+                connected = self._connect_once()
+            except Exception:
+                log.exception("MQTT link loop failed; reconnecting")
+                connected = False
+            if self._stop.is_set():
+                break
+            failures = 0 if connected else failures + 1
+            delay = min(self.settings.reconnect_max_s, 0.5 * 2 ** min(failures, 10))
+            delay *= random.uniform(0.8, 1.0)
+            log.info("MQTT link down; next attempt in %.1f s", delay)
+            self._stop.wait(delay)
+
+    def _connect_once(self) -> bool:
+        """One connection from attempt to loss; True if it got as far as a CONNACK."""
+        self._session = self._next_session()
+        client = self._build_client()
+        self._client = client
+        self._connack = False
+        topic, payload = self.callbacks.will(self._session)
+        client.will_set(topic, payload, qos=1, retain=True)
+        try:
+            if self.state.protocol == "5":
+                props = Properties(PacketTypes.CONNECT)
+                props.SessionExpiryInterval = SESSION_EXPIRY_S
+                client.connect(
+                    self._target.host,
+                    self._target.port,
+                    keepalive=self.settings.keepalive_s,
+                    clean_start=False,
+                    properties=props,
+                )
+            else:
+                client.connect(
+                    self._target.host, self._target.port, keepalive=self.settings.keepalive_s
+                )
+        except (OSError, ssl.SSLError) as exc:
+            log.warning("cannot reach broker %s:%d: %s", self._target.host, self._target.port, exc)
+            return False
+        while not self._stop.is_set():
+            rc = client.loop(timeout=0.2)
+            if rc != mqtt.MQTT_ERR_SUCCESS:
+                break
+        if self.state.up:
+            self._mark_down()
+        if not self._stop.is_set():
+            try:
+                client.disconnect()
+            except Exception:
+                log.debug("closing a dead MQTT socket failed", exc_info=True)
+        return self._connack
+
+    def _build_client(self) -> mqtt.Client:
+        s = self.settings
+        v5 = self.state.protocol == "5"
+        client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=self.box_id,
+            protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
+            clean_session=None if v5 else False,
+        )
+        client.max_inflight_messages_set(65_000)
+        client.max_queued_messages_set(0)
+        username = s.username or self.box_id
+        client.username_pw_set(username, _password(s))
+        if self._target.tls:
+            client.tls_set(
+                ca_certs=str(s.ca_file) if s.ca_file else None,
+                certfile=str(s.cert_file) if s.cert_file else None,
+                keyfile=str(s.key_file) if s.key_file else None,
+                cert_reqs=ssl.CERT_REQUIRED,
+            )
+        client.on_connect = _guard("on_connect", self._on_connect)
+        client.on_disconnect = _guard("on_disconnect", self._on_disconnect)
+        client.on_message = _guard("on_message", self._on_message)
+        client.on_publish = _guard("on_publish", self._on_publish)
+        return client
+
+    # -- paho callbacks (network thread) -------------------------------------------------
+
+    def _on_connect(self, client: mqtt.Client, _u: Any, flags: Any, reason: Any, _p: Any) -> None:
+        if reason.is_failure:
+            name = str(reason)
+            self.state.refusals[name] = self.state.refusals.get(name, 0) + 1
+            log.error("broker refused the connection: %s (value %s)", name, reason.value)
+            if reason.value in _UNSUPPORTED_PROTOCOL and self.state.protocol == "5":
+                log.warning("broker does not speak MQTT 5; falling back to 3.1.1")
+                self.state.protocol = "3.1.1"
+            return
+        self._connack = True
+        self.state.up = True
+        self.state.connects += 1
+        if self.state.connects > 1:
+            self.state.reconnects += 1
+        present = getattr(flags, "session_present", False)
+        log.info(
+            "MQTT link up (session %d, protocol %s, session present %s)",
+            self._session,
+            self.state.protocol,
+            present,
+        )
+        self.callbacks.on_up(self._session)
+
+    def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
+        if self.state.up:
+            log.warning("MQTT link lost: %s", reason)
+            self._mark_down()
+
+    def _mark_down(self) -> None:
+        self.state.up = False
+        with self._sent_lock:
+            self._sent_at.clear()
+        self.callbacks.on_down()
+
+    def _on_message(self, _c: mqtt.Client, _u: Any, message: mqtt.MQTTMessage) -> None:
+        self.callbacks.on_message(message.topic, bytes(message.payload))
+
+    def _on_publish(self, _c: mqtt.Client, _u: Any, mid: int, _rc: Any, _p: Any) -> None:
+        with self._sent_lock:
+            sent = self._sent_at.pop(mid, None)
+        if sent is not None:
+            rtt = (self._clock.monotonic() - sent) * 1000
+            prev = self.state.rtt_ms
+            self.state.rtt_ms = rtt if prev is None else prev * 0.8 + rtt * 0.2
+        self.callbacks.on_publish(mid)
+
+
+def _password(settings: BrokerSettings) -> str | None:
+    """The broker password from its file or variable; never logged."""
+    import os
+
+    if settings.password_file is not None:
+        return settings.password_file.read_text().strip()
+    if settings.password_env is not None:
+        value = os.environ.get(settings.password_env)
+        if value is None:
+            log.error("broker password variable %s is not set", settings.password_env)
+        return value
+    return None
+
+
+def _guard(name: str, callback: Callable[..., None]) -> Callable[..., None]:
+    """Wrap a paho callback so an exception is logged and the network loop goes on."""
+
+    def guarded(*args: Any) -> None:
+        try:
+            callback(*args)
+        except Exception:
+            log.exception("MQTT %s handler failed", name)
+
+    return guarded

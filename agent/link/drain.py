@@ -1,0 +1,150 @@
+"""Drains the outbox to the broker: in order, at a bounded rate, with a cap on what is in flight.
+
+Why a cap: paho reuses message ids past 65,535 unacknowledged QoS 1 messages and then loses
+them silently, and a long backlog must not crowd out live status. Rows go out oldest first;
+a row is deleted only when its PUBACK arrives. Rows that were already waiting when the link
+came up (an outage, or a restart) are re-sent with `historical=true`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from agent.link.client import MqttLink
+from agent.link.clock import Clock
+from agent.link.outbox import Outbox, OutboxRow
+from protocol import ProtocolError, decode, encode
+
+__all__ = ["OutboxDrainer"]
+
+log = logging.getLogger(__name__)
+
+
+class OutboxDrainer:
+    """The role that moves outbox rows onto the link and deletes them on PUBACK."""
+
+    def __init__(
+        self,
+        outbox: Outbox,
+        link: MqttLink,
+        *,
+        rate_per_s: float,
+        max_inflight: int,
+        clock: Clock,
+    ) -> None:
+        self.outbox = outbox
+        self.link = link
+        self.rate_per_s = rate_per_s
+        self.max_inflight = max_inflight
+        self._clock = clock
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._lock = threading.Lock()
+        self._inflight: dict[int, int] = {}  # mid -> row id
+        self._acked: list[int] = []  # mids acknowledged, not yet applied
+        self._cursor = 0  # last row id handed to the link on this connection
+        self._historical_upto = outbox.last_id()  # rows up to here are replays
+        self._tokens = 1.0
+        self._last_refill = clock.monotonic()
+        self._thread: threading.Thread | None = None
+        self.sent = 0
+        self.replayed = 0
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="link-outbox", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 2.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        self._flush_acks()
+
+    def wake(self) -> None:
+        """Something was appended or acknowledged; look again now."""
+        self._wake.set()
+
+    # -- link events (network thread) ----------------------------------------------------
+
+    def link_up(self) -> None:
+        """A new connection: everything still in the outbox is sent again, as a replay."""
+        with self._lock:
+            self._inflight.clear()
+            self._acked.clear()
+            self._cursor = 0
+            self._historical_upto = self.outbox.last_id()
+        self._wake.set()
+
+    def link_down(self) -> None:
+        with self._lock:
+            self._inflight.clear()
+            self._acked.clear()
+
+    def acknowledged(self, mid: int) -> None:
+        with self._lock:
+            self._acked.append(mid)
+        self._wake.set()
+
+    @property
+    def inflight(self) -> int:
+        return len(self._inflight)
+
+    # -- the loop ------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._wake.wait(0.5)
+            self._wake.clear()
+            try:
+                self._flush_acks()
+                if self.link.connected:
+                    self._send_some()
+            except Exception:
+                log.exception("outbox drain step failed (backlog %d)", self.outbox.backlog)
+                self._stop.wait(1.0)
+
+    def _flush_acks(self) -> None:
+        with self._lock:
+            mids, self._acked = self._acked, []
+            rows = [self._inflight.pop(mid) for mid in mids if mid in self._inflight]
+        self.outbox.ack(rows)
+
+    def _refill(self) -> None:
+        now = self._clock.monotonic()
+        burst = max(1.0, self.rate_per_s / 4)
+        self._tokens = min(burst, self._tokens + (now - self._last_refill) * self.rate_per_s)
+        self._last_refill = now
+
+    def _send_some(self) -> None:
+        self._refill()
+        room = min(self.max_inflight - len(self._inflight), int(self._tokens))
+        if room <= 0:
+            if self._tokens < 1:
+                self._stop.wait((1 - self._tokens) / self.rate_per_s)
+                self._wake.set()
+            return
+        rows = self.outbox.after(self._cursor, room)
+        for row in rows:
+            mid = self.link.publish(row.topic, self._payload(row), row.qos, row.retain)
+            if mid is None:
+                return  # link went down; link_up rewinds
+            with self._lock:
+                self._inflight[mid] = row.id
+                self._cursor = row.id
+            self._tokens -= 1
+            self.sent += 1
+        if len(rows) == room and room > 0:
+            self._wake.set()  # more may be waiting
+
+    def _payload(self, row: OutboxRow) -> bytes:
+        if row.id > self._historical_upto:
+            return row.payload
+        self.replayed += 1
+        try:
+            message = decode(row.topic, row.payload)
+        except ProtocolError as exc:  # stored by us, so this is a bug or a schema change
+            log.error("outbox row %d no longer decodes (%s); sent as stored", row.id, exc)
+            return row.payload
+        return encode(message.model_copy(update={"historical": True}))

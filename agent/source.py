@@ -1,0 +1,140 @@
+"""Opening a camera's stream with PyAV: RTSP over TCP, bounded waits, small buffers.
+
+Every open and every read is bounded (FFmpeg's socket timeout plus PyAV's interrupt-based
+open/read timeouts), so a camera that hangs can never hold its worker longer than a few
+seconds. The demuxer buffers are kept small: sixteen cameras share one process.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import av
+
+from agent.stats import StreamFormat, StreamStatsTracker
+from protocol import StreamStats, redact_url
+
+__all__ = [
+    "SUPPORTED_SCHEMES",
+    "SourceError",
+    "UnsupportedCodec",
+    "UnsupportedUrl",
+    "open_source",
+    "probe_url",
+]
+
+log = logging.getLogger(__name__)
+
+SUPPORTED_SCHEMES = frozenset({"rtsp", "rtsps"})
+VIDEO_CODECS = frozenset({"h264", "hevc"})
+
+
+class SourceError(Exception):
+    """The stream could not be opened or read; `auth` when the camera refused the login."""
+
+    def __init__(self, message: str, *, auth: bool = False) -> None:
+        super().__init__(message)
+        self.auth = auth
+
+
+class UnsupportedUrl(SourceError):
+    """Not an RTSP URL: nothing to retry until the configuration changes."""
+
+
+class UnsupportedCodec(SourceError):
+    """The camera sends video the box does not record (MJPEG, MPEG-4...)."""
+
+
+@dataclass
+class OpenSource:
+    """An open input and its video stream."""
+
+    container: Any
+    video: Any
+    format: StreamFormat
+
+    def close(self) -> None:
+        try:
+            self.container.close()
+        except Exception:
+            log.debug("closing an input failed", exc_info=True)
+
+
+def check_url(url: str) -> None:
+    """UnsupportedUrl unless the URL is rtsp:// or rtsps://."""
+    scheme = urlsplit(url).scheme.lower()
+    if scheme not in SUPPORTED_SCHEMES:
+        raise UnsupportedUrl(f"unsupported URL scheme {scheme or '(none)'!r}; use rtsp://")
+
+
+def input_options(read_timeout_s: float) -> dict[str, str]:
+    """FFmpeg options for one camera: TCP, a socket timeout, and modest buffers."""
+    return {
+        "rtsp_transport": "tcp",
+        "timeout": str(int(read_timeout_s * 1_000_000)),
+        "buffer_size": "262144",
+        "max_delay": "500000",
+        "reorder_queue_size": "16",
+        "probesize": "500000",
+        "analyzeduration": "1000000",
+        "fflags": "nobuffer",
+    }
+
+
+def open_source(
+    url: str, *, open_timeout_s: float = 10.0, read_timeout_s: float = 5.0
+) -> OpenSource:
+    """Open `url`; SourceError (or a subclass) with a log-safe message on any failure."""
+    check_url(url)
+    try:
+        container = av.open(
+            url,
+            options=input_options(read_timeout_s),
+            timeout=(open_timeout_s, read_timeout_s),
+        )
+    except av.FFmpegError as exc:
+        text = str(exc).replace(url, redact_url(url))
+        auth = "401" in text or "nauthorized" in text or "403" in text
+        raise SourceError(f"cannot open {redact_url(url)}: {text}", auth=auth) from exc
+    except OSError as exc:
+        raise SourceError(f"cannot open {redact_url(url)}: {exc.strerror or exc}") from exc
+    if not container.streams.video:
+        container.close()
+        raise UnsupportedCodec("the stream has no video track")
+    video = container.streams.video[0]
+    codec = str(video.codec_context.name)
+    if codec not in VIDEO_CODECS:
+        container.close()
+        raise UnsupportedCodec(f"video codec {codec!r} is not recorded (H.264 or H.265 only)")
+    audio = container.streams.audio[0].codec_context.name if container.streams.audio else None
+    fmt = StreamFormat(codec, int(video.width or 0), int(video.height or 0), audio)
+    return OpenSource(container, video, fmt)
+
+
+def probe_url(url: str, *, timeout_s: float = 10.0) -> StreamStats:
+    """Open a stream now, read it for up to ~3 s (two keyframes at most), say what it delivers."""
+    deadline = time.monotonic() + timeout_s
+    source = open_source(url, open_timeout_s=timeout_s, read_timeout_s=min(5.0, timeout_s))
+    tracker = StreamStatsTracker()
+    tracker.connected(source.format)
+    keys = 0
+    started = time.monotonic()
+    try:
+        for packet in source.container.demux(source.video):
+            now = time.monotonic()
+            if packet.size:
+                tracker.packet(now, packet.size, bool(packet.is_keyframe))
+                keys += int(bool(packet.is_keyframe))
+            if keys >= 2 or now - started > 3.0 or now > deadline:
+                break
+    except av.FFmpegError as exc:
+        raise SourceError(f"reading {redact_url(url)} failed: {exc}") from exc
+    finally:
+        source.close()
+    stats = tracker.stats(time.monotonic())
+    assert stats is not None
+    return stats

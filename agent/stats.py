@@ -1,0 +1,109 @@
+"""Stream statistics from packets alone: codec, size, frame rate, bitrate, GOP, reliability.
+
+Nothing here decodes. Frame rate and bitrate come from the packets of the last few seconds;
+the GOP is the frame count between the last two keyframes; reconnects and stalls are counted
+over the last hour.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+from protocol import StreamStats, is_hd
+
+__all__ = ["BROWSER_CODECS", "StreamFormat", "StreamStatsTracker"]
+
+WINDOW_S = 5.0
+HOUR_S = 3600.0
+BROWSER_CODECS = frozenset({"h264", "vp8", "vp9", "av1"})
+
+
+@dataclass(frozen=True)
+class StreamFormat:
+    """What the stream header says (codec and picture size), known before any packet."""
+
+    codec: str
+    width: int
+    height: int
+    audio_codec: str | None = None
+
+
+class StreamStatsTracker:
+    """Per camera; `packet` is called from the worker thread, `stats` from anywhere."""
+
+    def __init__(self) -> None:
+        self._format: StreamFormat | None = None
+        self._window: deque[tuple[float, int]] = deque()
+        self._window_bytes = 0
+        self._frames_since_key = 0
+        self._gop: int | None = None
+        self._last_key_at: float | None = None
+        self._reconnects: deque[float] = deque()
+        self._stalls: deque[float] = deque()
+
+    @property
+    def format(self) -> StreamFormat | None:
+        return self._format
+
+    def connected(self, fmt: StreamFormat) -> None:
+        """A (new) connection delivered this stream format."""
+        self._format = fmt
+        self._window.clear()
+        self._window_bytes = 0
+        self._frames_since_key = 0
+
+    def packet(self, at: float, size: int, keyframe: bool) -> None:
+        """One video packet arrived at monotonic time `at`."""
+        self._window.append((at, size))
+        self._window_bytes += size
+        while self._window and at - self._window[0][0] > WINDOW_S:
+            self._window_bytes -= self._window.popleft()[1]
+        if keyframe:
+            if self._last_key_at is not None and self._frames_since_key > 0:
+                self._gop = self._frames_since_key
+            self._frames_since_key = 1
+            self._last_key_at = at
+        else:
+            self._frames_since_key += 1
+
+    def seconds_since_keyframe(self, now: float) -> float | None:
+        return None if self._last_key_at is None else now - self._last_key_at
+
+    def reconnected(self, at: float) -> None:
+        self._reconnects.append(at)
+
+    def stalled(self, at: float) -> None:
+        self._stalls.append(at)
+
+    def _per_hour(self, times: deque[float], now: float) -> float:
+        while times and now - times[0] > HOUR_S:
+            times.popleft()
+        return float(len(times))
+
+    def stats(self, now: float) -> StreamStats | None:
+        """The current figures, or None before the first connection."""
+        fmt = self._format
+        if fmt is None:
+            return None
+        window = list(self._window)
+        fps = 0.0
+        kbps = 0.0
+        if len(window) >= 2 and now - window[-1][0] <= WINDOW_S:
+            span = window[-1][0] - window[0][0]
+            if span > 0:
+                fps = (len(window) - 1) / span
+                kbps = (sum(size for _, size in window[1:]) * 8 / 1000) / span
+        return StreamStats(
+            codec=fmt.codec,
+            width=fmt.width,
+            height=fmt.height,
+            fps=round(min(fps, 1000.0), 2),
+            bitrate_kbps=round(kbps, 1),
+            gop=float(self._gop) if self._gop is not None else None,
+            hd=is_hd(fmt.width, fmt.height),
+            browser_playable=fmt.codec in BROWSER_CODECS,
+            audio_codec=fmt.audio_codec,
+            reconnects_per_hour=self._per_hour(self._reconnects, now),
+            stalls_per_hour=self._per_hour(self._stalls, now),
+        )

@@ -1,0 +1,171 @@
+"""The whole agent recording 16 cameras against 16 `ffmpeg -c copy -f segment`, side by side.
+
+Sixteen 1080p25 H.264 cameras at ~4 Mbit/s come from the RTSP simulator. One child process
+runs the agent's camera pipeline (recording, stream stats, picture checks every 10 s); sixteen
+ffmpeg children copy the same streams into segments at the same time. After a warm-up, the
+CPU seconds and peak RSS of both sides are measured over the same window. Prints one JSON
+line: agent_cpu_s, ffmpeg_cpu_s, ratio, agent_rss_mb (+ details).
+
+    .venv/bin/python -m bench.agent_recording [--seconds 60] [--cameras 16]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench.common import ProcessSampler
+
+WARMUP_S = 8.0
+
+
+def agent_child(urls: list[str], root: Path, segment_seconds: int, quality_s: float) -> None:
+    """Runs in the agent child: the pipeline until stdin closes."""
+    from agent.pipeline import CameraPipeline
+    from protocol import BoxConfig, CameraConfig, QualityConfig, RecordingConfig
+
+    logging.basicConfig(level=logging.WARNING)
+
+    class CountingSink:
+        def __init__(self) -> None:
+            self.events = 0
+
+        def event(self, body: object, occurred_at: object = None) -> None:
+            self.events += 1
+
+        def camera_changed(self, slot: int) -> None:
+            pass
+
+    config = BoxConfig(
+        cameras=[CameraConfig(slot=n + 1, name=f"cam {n + 1}", url=u) for n, u in enumerate(urls)],
+        recording=RecordingConfig(segment_seconds=segment_seconds),
+        quality=QualityConfig(enabled=quality_s > 0, sample_interval_s=max(quality_s, 1)),
+    )
+    sink = CountingSink()
+    pipeline = CameraPipeline(config, root, sink)
+    pipeline.start()
+    print("started", flush=True)
+    sys.stdin.read()  # the parent closes stdin to stop us
+    views = pipeline.cameras()
+    pipeline.stop()
+    summary = {
+        "online": sum(v.state == "online" for v in views),
+        "recording": sum(v.recording for v in views),
+        "events": sink.events,
+    }
+    print(json.dumps(summary), flush=True)
+
+
+def run(seconds: float, cameras: int, segment_seconds: int, quality_s: float) -> dict[str, object]:
+    from simulator.cameras import CameraSimulator
+
+    with CameraSimulator(cameras) as sim, tempfile.TemporaryDirectory() as scratch:
+        urls = sim.urls()
+        agent_root = Path(scratch) / "agent"
+        ffmpeg_root = Path(scratch) / "ffmpeg"
+        ffmpeg_root.mkdir()
+        agent = subprocess.Popen(
+            [sys.executable, "-m", "bench.agent_recording", "--child", str(agent_root),
+             "--segment-seconds", str(segment_seconds), "--quality-interval", str(quality_s),
+             *urls],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        )  # fmt: skip
+        copies = [
+            subprocess.Popen(
+                [
+                    "ffmpeg",
+                    "-nostdin",
+                    "-loglevel",
+                    "error",
+                    "-rtsp_transport",
+                    "tcp",
+                    "-i",
+                    url,
+                    "-map",
+                    "0:v",
+                    "-c",
+                    "copy",
+                    "-f",
+                    "segment",
+                    "-segment_time",
+                    str(segment_seconds),
+                    "-reset_timestamps",
+                    "1",
+                    str(ffmpeg_root / f"cam{n:02d}-%05d.mp4"),
+                ],
+                stdin=subprocess.DEVNULL,
+            )
+            for n, url in enumerate(urls, 1)
+        ]
+        try:
+            assert agent.stdout is not None and agent.stdin is not None
+            assert agent.stdout.readline().strip() == "started"
+            time.sleep(WARMUP_S)
+            agent_side = ProcessSampler([agent.pid])
+            ffmpeg_side = ProcessSampler([p.pid for p in copies])
+            agent_side.mark()
+            ffmpeg_side.mark()
+            time.sleep(seconds)
+            agent_usage = agent_side.finish()
+            ffmpeg_usage = ffmpeg_side.finish()
+            agent.stdin.close()
+            summary = json.loads(agent.stdout.readline() or "{}")
+            agent.wait(30)
+        finally:
+            children: list[subprocess.Popen[str] | subprocess.Popen[bytes]] = [agent, *copies]
+            for proc in children:
+                if proc.poll() is None:
+                    proc.terminate()
+            for proc in children:
+                try:
+                    proc.wait(10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+        agent_files = list((agent_root / "rec").rglob("*.mp4"))
+        return {
+            "bench": "agent_recording",
+            "cameras": cameras,
+            "seconds": seconds,
+            "quality_interval_s": quality_s,
+            "agent_cpu_s": agent_usage.cpu_s,
+            "ffmpeg_cpu_s": ffmpeg_usage.cpu_s,
+            "ratio": round(agent_usage.cpu_s / ffmpeg_usage.cpu_s, 3)
+            if ffmpeg_usage.cpu_s
+            else None,
+            "agent_rss_mb": agent_usage.peak_rss_mb,
+            "ffmpeg_rss_mb": ffmpeg_usage.peak_rss_mb,
+            "agent_core_percent": round(100 * agent_usage.cpu_s / seconds, 1),
+            "ffmpeg_core_percent": round(100 * ffmpeg_usage.cpu_s / seconds, 1),
+            "agent_segments": len(agent_files),
+            "agent_bytes": sum(p.stat().st_size for p in agent_files),
+            "ffmpeg_bytes": sum(p.stat().st_size for p in ffmpeg_root.glob("*.mp4")),
+            "agent": summary,
+        }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--cameras", type=int, default=16)
+    parser.add_argument("--segment-seconds", type=int, default=60)
+    parser.add_argument(
+        "--quality-interval", type=float, default=10.0, help="seconds between checks; 0 = off"
+    )
+    parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("urls", nargs="*", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child is not None:
+        agent_child(args.urls, args.child, args.segment_seconds, args.quality_interval)
+        return
+    result = run(args.seconds, args.cameras, args.segment_seconds, args.quality_interval)
+    print(json.dumps(result), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,117 @@
+"""The controller's side of the wire, for link tests: a real paho client that decodes.
+
+Unlike tests.harness.mqtt.TestClient it subscribes again on every connect, so it keeps
+listening across broker restarts.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from protocol import Message, ProtocolError, decode, encode, topic_for
+from protocol.base import Envelope
+from protocol.topics import Kind, box_filter
+
+_ids = itertools.count(1)
+ALL_KINDS = [
+    Kind.BIRTH,
+    Kind.STATE,
+    Kind.CAMERA_STATUS,
+    Kind.TELEMETRY,
+    Kind.EVENT,
+    Kind.CONFIG_REPORTED,
+    Kind.COMMAND_REPLY,
+    Kind.JOB_PROGRESS,
+]
+
+
+class Centre:
+    """Subscribes to everything a box publishes and keeps it decoded, in arrival order."""
+
+    def __init__(self, port: int, box_id: str = "+") -> None:
+        self.received: list[Message] = []
+        self.refused: list[ProtocolError] = []
+        self._cond = threading.Condition()
+        self._ready = threading.Event()
+        self._filters = [box_filter(k, box_id) for k in ALL_KINDS]
+        # A persistent session, so the broker keeps what arrives while this client is away
+        # (it, too, reconnects after a broker restart), as the real ingest does.
+        self.client = mqtt.Client(
+            CallbackAPIVersion.VERSION2, client_id=f"centre-{next(_ids)}", protocol=mqtt.MQTTv5
+        )
+        self.client.on_connect = self._on_connect
+        self.client.on_subscribe = lambda *_a: self._ready.set()
+        self.client.on_message = self._on_message
+        self.client.reconnect_delay_set(1, 1)
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = 3600
+        self.client.connect("127.0.0.1", port, keepalive=10, clean_start=False, properties=props)
+        self.client.loop_start()
+        assert self._ready.wait(10), "centre did not subscribe"
+
+    def _on_connect(self, client: mqtt.Client, *_args: Any) -> None:
+        client.subscribe([(f, 1) for f in self._filters])
+
+    def _on_message(self, _c: mqtt.Client, _u: Any, message: mqtt.MQTTMessage) -> None:
+        with self._cond:
+            try:
+                self.received.append(decode(message.topic, message.payload))
+            except ProtocolError as exc:
+                self.refused.append(exc)
+            self._cond.notify_all()
+
+    def wait_for(
+        self, predicate: Callable[[Any], bool], timeout: float = 10.0, count: int = 1
+    ) -> list[Any]:
+        """Wait until `count` received messages match; return the matching ones."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                found = [m for m in self.received if predicate(m)]
+                if len(found) >= count:
+                    return found
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    kinds = [m.kind for m in self.received][-20:]
+                    raise AssertionError(f"waited {timeout} s for {count}; last kinds: {kinds}")
+                self._cond.wait(left)
+
+    def of(self, kind: Kind) -> list[Any]:
+        with self._cond:
+            return [m for m in self.received if m.kind == kind]
+
+    def send(self, message: Envelope, *, retain: bool | None = None) -> None:
+        from protocol import delivery_for
+
+        d = delivery_for(message)
+        keep = d.retain if retain is None else retain
+        self.send_raw(topic_for(message), encode(message), retain=keep)
+
+    def send_raw(self, topic: str, payload: bytes, *, retain: bool = False) -> None:
+        info = self.client.publish(topic, payload, qos=1, retain=retain)
+        info.wait_for_publish(timeout=10)
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def dedupe(messages: list[Any]) -> list[Any]:
+    """First copy of each (box_id, boot_id, seq), in arrival order, as the controller keeps."""
+    seen: set[tuple[str, str, int]] = set()
+    kept = []
+    for m in messages:
+        key = (m.box_id, m.boot_id, m.seq)
+        if key not in seen:
+            seen.add(key)
+            kept.append(m)
+    return kept
