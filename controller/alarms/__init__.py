@@ -1,0 +1,1 @@
+"""Alarms: one active alarm per (source, type), raised from events and derived rules."""

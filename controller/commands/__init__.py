@@ -1,0 +1,1 @@
+"""Commands: interactive requests to a box's camera (snapshot, PTZ, probe...), answered or not."""

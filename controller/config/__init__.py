@@ -1,0 +1,1 @@
+"""Configuration push: desired config per box over per-school-type defaults, versioned."""

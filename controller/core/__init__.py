@@ -1,0 +1,1 @@
+"""Cross-cutting parts of the controller: settings, database, logging, errors, metrics."""

@@ -1,0 +1,1 @@
+"""Devices: school boxes and their cameras, with each one's current state."""

@@ -1,0 +1,1 @@
+"""Fleet: live state from ingest, status history, availability and the summary."""

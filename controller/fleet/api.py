@@ -1,0 +1,71 @@
+"""Routes for the fleet summary, status history and camera availability."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query
+from pydantic import AwareDatetime as datetime
+
+from controller.auth.deps import ScopeDep, SessionDep
+from controller.core.pagination import Page, PageParams, PageQuery
+from controller.fleet import service
+from controller.fleet.models import Availability, FleetSummary, StatusTransitionPublic
+
+router = APIRouter(tags=["fleet"])
+
+BoxIdPath = Annotated[str, Path(max_length=64, pattern=r"^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$")]
+
+
+@router.get("/fleet/summary", response_model=FleetSummary)
+def summary(
+    session: SessionDep,
+    scope: ScopeDep,
+    school_id: int | None = None,
+    district: str | None = None,
+) -> FleetSummary:
+    """Boxes and cameras online/offline, online rate, HD rate, quality faults, recording."""
+    return service.summary(session=session, scope=scope, school_id=school_id, district=district)
+
+
+@router.get("/boxes/{box_id}/history", response_model=Page[StatusTransitionPublic])
+def history(
+    box_id: BoxIdPath,
+    session: SessionDep,
+    scope: ScopeDep,
+    page: Annotated[PageParams, Depends(PageQuery)],
+    slot: Annotated[int, Query(ge=0, le=64, description="0 = the box itself.")] = 0,
+    start: datetime | None = None,
+    end: datetime | None = None,
+) -> Page[StatusTransitionPublic]:
+    items, total = service.history(
+        session=session,
+        scope=scope,
+        box_id=box_id,
+        slot=slot,
+        start=start,
+        end=end,
+        offset=page.offset,
+        limit=page.limit,
+    )
+    return Page(
+        items=[StatusTransitionPublic.model_validate(t) for t in items],
+        total=total,
+        offset=page.offset,
+        limit=page.limit,
+    )
+
+
+@router.get("/boxes/{box_id}/cameras/{slot}/availability", response_model=Availability)
+def availability(
+    box_id: BoxIdPath,
+    slot: Annotated[int, Path(ge=1, le=64)],
+    session: SessionDep,
+    scope: ScopeDep,
+    start: datetime,
+    end: datetime,
+) -> Availability:
+    """Share of [start, end) the camera delivered media while its box was online."""
+    return service.availability(
+        session=session, scope=scope, box_id=box_id, slot=slot, start=start, end=end
+    )

@@ -1,0 +1,1 @@
+"""Jobs: durable work a box does for the centre (clip export), tracked by a state machine."""

@@ -1,0 +1,1 @@
+"""Periodic checks that run once across replicas (offline boxes, long camera outages)."""
