@@ -64,6 +64,7 @@ class CameraView:
     since: datetime
     last_packet_at: datetime | None = None
     recording: bool = False
+    completeness: float | None = None
     stream: StreamStats | None = None
     faults: list[QualityFault] = field(default_factory=list)
     error: str | None = None

@@ -78,6 +78,7 @@ def examples() -> dict[Kind, list[Envelope]]:
                 since=T0,
                 last_packet_at=T0,
                 recording=True,
+                completeness=0.998,
                 stream=stats,
             )
         ],

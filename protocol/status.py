@@ -86,6 +86,12 @@ class CameraStatus(AgentEnvelope):
     since: UtcDatetime = Field(description="When the camera entered this state.")
     last_packet_at: UtcDatetime | None = None
     recording: bool = False
+    completeness: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description="Recorded share of the scheduled time of the current UTC day so far.",
+    )
     stream: StreamStats | None = None
     faults: list[QualityFault] = Field(default_factory=list, max_length=16)
     error: Text | None = Field(default=None, description="Why it is offline/in error, if known.")
