@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 system-deps:
 	@bash tools/system-deps.sh
 
-demo: $(STAMP)
+demo: $(STAMP) system-deps
 	$(BIN)/schoolcam-sim demo $(DEMO_ARGS)
 
 test: $(STAMP) system-deps

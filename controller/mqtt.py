@@ -35,7 +35,7 @@ class Publisher(Protocol):
 
 
 class ControllerMqtt:
-    """A paho client (MQTT 5) with its network loop on paho's own thread."""
+    """A paho client (MQTT 5, or 3.1.1 by setting) with its network loop on paho's own thread."""
 
     def __init__(
         self,
@@ -46,6 +46,7 @@ class ControllerMqtt:
         password: str | None = None,
         ca_file: str | None = None,
         shared_group: str | None = None,
+        protocol_version: str = "5",
     ) -> None:
         parts = urlsplit(broker_url)
         if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
@@ -60,7 +61,9 @@ class ControllerMqtt:
         self._sink: MessageSink | None = None
         self.connected = threading.Event()
         self.client = mqtt.Client(
-            CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5
+            CallbackAPIVersion.VERSION2,
+            client_id=client_id,
+            protocol=mqtt.MQTTv311 if protocol_version == "3.1.1" else mqtt.MQTTv5,
         )
         self.client.max_queued_messages_set(100_000)
         if username is not None:

@@ -35,6 +35,7 @@ class Controller:
             password=settings.broker_password,
             ca_file=str(settings.broker_ca_file) if settings.broker_ca_file else None,
             shared_group=settings.shared_group,
+            protocol_version=settings.broker_protocol,
         )
         self.ingest = Ingest(settings, self.engine, self.mqtt) if ingest else None
         self.sweeps = SweepRunner(settings, self.engine) if ingest else None

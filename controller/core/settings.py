@@ -61,6 +61,9 @@ class Settings(BaseSettings):
     broker_password: str | None = Field(default=None, description="MQTT password (never logged).")
     broker_ca_file: Path | None = Field(default=None, description="CA bundle for mqtts://.")
     broker_client_id: str = Field(default="", description="MQTT client id; empty = random.")
+    broker_protocol: Literal["5", "3.1.1"] = Field(
+        default="5", description="MQTT version; 3.1.1 for brokers without MQTT 5 (amqtt)."
+    )
     shared_group: str | None = Field(
         default="controller",
         description="MQTT 5 shared-subscription group so replicas split ingest; None = plain.",
