@@ -65,7 +65,15 @@ class BrokerSettings(_Section):
     ca_file: Path | None = Field(default=None, description="CA bundle to verify the broker.")
     cert_file: Path | None = Field(default=None, description="Client certificate (CN = box id).")
     key_file: Path | None = Field(default=None, description="Client key; never leaves the box.")
-    keepalive_s: int = Field(default=30, ge=5, le=600, description="MQTT keepalive.")
+    keepalive_s: int = Field(
+        default=30,
+        ge=5,
+        le=600,
+        description=(
+            "Dead-box budget: the broker publishes the box's will within 1.5x this. The link "
+            "announces a slightly shorter keepalive to cover the broker's check interval."
+        ),
+    )
     reconnect_max_s: float = Field(default=30, ge=1, le=600, description="Backoff cap.")
     protocol: Literal["5", "3.1.1"] = Field(default="5", description="MQTT protocol version.")
 

@@ -26,11 +26,22 @@ from paho.mqtt.properties import Properties
 from agent.config import BrokerSettings
 from agent.link.clock import Clock
 
-__all__ = ["BrokerTarget", "LinkCallbacks", "LinkState", "MqttLink", "parse_broker_url"]
+__all__ = [
+    "BrokerTarget",
+    "LinkCallbacks",
+    "LinkState",
+    "MqttLink",
+    "announced_keepalive",
+    "parse_broker_url",
+]
 
 log = logging.getLogger(__name__)
 
 SESSION_EXPIRY_S = 7 * 24 * 3600
+CONNACK_TIMEOUT_S = 5.0  # a healthy broker answers in milliseconds, even a busy one in seconds
+# Mosquitto 2.0 looks for silent clients only every 6 s (on whole seconds), so it publishes a
+# will up to ~7 s after 1.5 x keepalive; measured in tests/agent/link/test_will_timing.py.
+BROKER_SLACK_S = 7.0
 _UNSUPPORTED_PROTOCOL = {1, 132}  # 3.1.1 "unacceptable protocol version"; MQTT 5 0x84
 
 
@@ -41,6 +52,15 @@ class BrokerTarget:
     host: str
     port: int
     tls: bool
+
+
+def announced_keepalive(keepalive_s: int) -> int:
+    """The keepalive sent in CONNECT, so a dead box is offline within 1.5 x `keepalive_s`.
+
+    The broker publishes the will 1.5 keepalives after the last packet, plus its own slack;
+    announcing less than configured keeps the configured promise (30 s -> 25 s, 10 s -> 5 s).
+    """
+    return max(2, int((1.5 * keepalive_s - BROKER_SLACK_S) / 1.5))
 
 
 def parse_broker_url(url: str) -> BrokerTarget:
@@ -62,6 +82,7 @@ class LinkCallbacks:
     on_down: Callable[[], None] = lambda: None
     on_message: Callable[[str, bytes], None] = lambda _topic, _payload: None
     on_publish: Callable[[int], None] = lambda _mid: None
+    on_refused: Callable[[int], None] = lambda _mid: None  # a PUBACK with a failure code
 
 
 @dataclass
@@ -72,6 +93,8 @@ class LinkState:
     connects: int = 0
     reconnects: int = 0
     refusals: dict[str, int] = field(default_factory=dict)
+    publish_refused: dict[str, int] = field(default_factory=dict)  # PUBACK failure, by reason
+    subscribe_refused: dict[str, int] = field(default_factory=dict)  # SUBACK failure, by filter
     protocol: str = "5"
     rtt_ms: float | None = None
 
@@ -99,9 +122,12 @@ class MqttLink:
         self._thread: threading.Thread | None = None
         self._client: mqtt.Client | None = None
         self._session = 0
-        self._sent_at: dict[int, float] = {}
+        self._sent_at: dict[int, tuple[float, str]] = {}  # mid -> (sent, topic)
+        self._subscribing: dict[int, list[str]] = {}  # mid -> filters
         self._sent_lock = threading.Lock()
         self._connack = False
+        self._answered = False
+        self.connack_timeout_s = CONNACK_TIMEOUT_S
 
     # -- lifecycle -----------------------------------------------------------------------
 
@@ -116,6 +142,8 @@ class MqttLink:
         if client is not None and self.state.up and farewell is not None:
             try:
                 info = client.publish(farewell[0], farewell[1], qos=1, retain=True)
+                with self._sent_lock:
+                    self._sent_at[info.mid] = (self._clock.monotonic(), farewell[0])
                 info.wait_for_publish(timeout=min(1.5, timeout))
             except (RuntimeError, ValueError) as exc:
                 log.warning("could not publish the offline state before stopping: %s", exc)
@@ -150,13 +178,18 @@ class MqttLink:
             return None
         if qos > 0:
             with self._sent_lock:
-                self._sent_at[info.mid] = self._clock.monotonic()
+                self._sent_at[info.mid] = (self._clock.monotonic(), topic)
         return int(info.mid)
 
     def subscribe(self, filters: list[str]) -> None:
+        """Subscribe at QoS 1; a filter the broker refuses is logged and counted on SUBACK."""
         client = self._client
-        if client is not None:
-            client.subscribe([(f, 1) for f in filters])
+        if client is None:
+            return
+        with self._sent_lock:
+            _rc, mid = client.subscribe([(f, 1) for f in filters])
+            if mid is not None:
+                self._subscribing[mid] = list(filters)
 
     # -- the loop ------------------------------------------------------------------------
 
@@ -182,8 +215,10 @@ class MqttLink:
         client = self._build_client()
         self._client = client
         self._connack = False
+        self._answered = False  # any CONNACK, accepting or refusing
         topic, payload = self.callbacks.will(self._session)
         client.will_set(topic, payload, qos=1, retain=True)
+        keepalive = announced_keepalive(self.settings.keepalive_s)
         try:
             if self.state.protocol == "5":
                 props = Properties(PacketTypes.CONNECT)
@@ -191,21 +226,16 @@ class MqttLink:
                 client.connect(
                     self._target.host,
                     self._target.port,
-                    keepalive=self.settings.keepalive_s,
+                    keepalive=keepalive,
                     clean_start=False,
                     properties=props,
                 )
             else:
-                client.connect(
-                    self._target.host, self._target.port, keepalive=self.settings.keepalive_s
-                )
+                client.connect(self._target.host, self._target.port, keepalive=keepalive)
         except (OSError, ssl.SSLError) as exc:
             log.warning("cannot reach broker %s:%d: %s", self._target.host, self._target.port, exc)
             return False
-        while not self._stop.is_set():
-            rc = client.loop(timeout=0.2)
-            if rc != mqtt.MQTT_ERR_SUCCESS:
-                break
+        self._serve(client)
         if self.state.up:
             self._mark_down()
         if not self._stop.is_set():
@@ -214,6 +244,41 @@ class MqttLink:
             except Exception:
                 log.debug("closing a dead MQTT socket failed", exc_info=True)
         return self._connack
+
+    def _serve(self, client: mqtt.Client) -> None:
+        """Run the network loop until the connection ends, or no CONNACK comes in time."""
+        started = self._clock.monotonic()
+        while not self._stop.is_set():
+            rc = client.loop(timeout=0.2)
+            if rc != mqtt.MQTT_ERR_SUCCESS:
+                if not self._answered and not self._stop.is_set():  # refusals: _on_connect
+                    self._unanswered(f"closed the connection ({mqtt.error_string(rc)})")
+                return
+            waited = self._clock.monotonic() - started
+            if not self._answered and waited > self.connack_timeout_s:
+                self._unanswered(f"sent no CONNACK within {self.connack_timeout_s:.0f} s")
+                return
+
+    def _unanswered(self, what: str) -> None:
+        """The broker ended or ignored a CONNECT without answering it.
+
+        A TLS refusal (no or wrong client certificate) looks like this, and so does a 3.1.1-only
+        broker that cannot parse an MQTT 5 CONNECT (amqtt waits for bytes that never come
+        instead of refusing). So while MQTT 5 is configured, unanswered attempts alternate
+        between 5 and 3.1.1; the first version that gets a CONNACK is kept for this run.
+        """
+        tried = self.state.protocol
+        if self.settings.protocol == "5":
+            self.state.protocol = "3.1.1" if tried == "5" else "5"
+        log.warning(
+            "broker %s:%d %s to an MQTT %s CONNECT; check the TLS client certificate and the "
+            "broker's MQTT version (next attempt: MQTT %s)",
+            self._target.host,
+            self._target.port,
+            what,
+            tried,
+            self.state.protocol,
+        )
 
     def _build_client(self) -> mqtt.Client:
         s = self.settings
@@ -239,15 +304,24 @@ class MqttLink:
         client.on_disconnect = _guard("on_disconnect", self._on_disconnect)
         client.on_message = _guard("on_message", self._on_message)
         client.on_publish = _guard("on_publish", self._on_publish)
+        client.on_subscribe = _guard("on_subscribe", self._on_subscribe)
         return client
 
     # -- paho callbacks (network thread) -------------------------------------------------
 
     def _on_connect(self, client: mqtt.Client, _u: Any, flags: Any, reason: Any, _p: Any) -> None:
+        self._answered = True
         if reason.is_failure:
             name = str(reason)
             self.state.refusals[name] = self.state.refusals.get(name, 0) + 1
-            log.error("broker refused the connection: %s (value %s)", name, reason.value)
+            log.error(
+                "broker refused the connection of %s (user %s, protocol %s): %s (value %s)",
+                self.box_id,
+                self.settings.username or self.box_id,
+                self.state.protocol,
+                name,
+                reason.value,
+            )
             if reason.value in _UNSUPPORTED_PROTOCOL and self.state.protocol == "5":
                 log.warning("broker does not speak MQTT 5; falling back to 3.1.1")
                 self.state.protocol = "3.1.1"
@@ -275,19 +349,39 @@ class MqttLink:
         self.state.up = False
         with self._sent_lock:
             self._sent_at.clear()
+            self._subscribing.clear()
         self.callbacks.on_down()
 
     def _on_message(self, _c: mqtt.Client, _u: Any, message: mqtt.MQTTMessage) -> None:
         self.callbacks.on_message(message.topic, bytes(message.payload))
 
-    def _on_publish(self, _c: mqtt.Client, _u: Any, mid: int, _rc: Any, _p: Any) -> None:
+    def _on_publish(self, _c: mqtt.Client, _u: Any, mid: int, reason: Any, _p: Any) -> None:
         with self._sent_lock:
             sent = self._sent_at.pop(mid, None)
+        if getattr(reason, "is_failure", False):
+            # MQTT 5 only: the broker answered, but did not take the message (an ACL denial,
+            # a quota). It is not acknowledged: an outbox row stays stored for the next replay.
+            name = str(reason)
+            self.state.publish_refused[name] = self.state.publish_refused.get(name, 0) + 1
+            topic = sent[1] if sent is not None else "?"
+            log.error("broker refused message %d on %s: %s", mid, topic, name)
+            self.callbacks.on_refused(mid)
+            return
         if sent is not None:
-            rtt = (self._clock.monotonic() - sent) * 1000
+            rtt = (self._clock.monotonic() - sent[0]) * 1000
             prev = self.state.rtt_ms
             self.state.rtt_ms = rtt if prev is None else prev * 0.8 + rtt * 0.2
         self.callbacks.on_publish(mid)
+
+    def _on_subscribe(self, _c: mqtt.Client, _u: Any, mid: int, reasons: Any, _p: Any) -> None:
+        with self._sent_lock:
+            filters = self._subscribing.pop(mid, [])
+        for index, reason in enumerate(reasons):
+            if not getattr(reason, "is_failure", False):
+                continue
+            name = filters[index] if index < len(filters) else f"#{index}"
+            self.state.subscribe_refused[name] = self.state.subscribe_refused.get(name, 0) + 1
+            log.error("broker refused the subscription to %s: %s", name, reason)
 
 
 def _password(settings: BrokerSettings) -> str | None:

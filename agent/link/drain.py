@@ -50,6 +50,7 @@ class OutboxDrainer:
         self._thread: threading.Thread | None = None
         self.sent = 0
         self.replayed = 0
+        self.refused_count = 0
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="link-outbox", daemon=True)
@@ -85,6 +86,13 @@ class OutboxDrainer:
     def acknowledged(self, mid: int) -> None:
         with self._lock:
             self._acked.append(mid)
+        self._wake.set()
+
+    def refused(self, mid: int) -> None:
+        """The broker answered with a failure code: the row stays stored, sent again on replay."""
+        with self._lock:
+            if self._inflight.pop(mid, None) is not None:
+                self.refused_count += 1
         self._wake.set()
 
     @property

@@ -94,6 +94,19 @@ class JobStore:
             ).fetchone()
         return _record(row) if row else None
 
+    def transition(self, job_id: str, before: JobState, after: JobState) -> bool:
+        """Move a job from `before` to `after` only if it is still in `before`.
+
+        A cancel (dispatcher thread) and the start of the same job (job thread) can race;
+        whichever moves the row first wins and the other sees False.
+        """
+        with self._lock, self._db:
+            cursor = self._db.execute(
+                "UPDATE jobs SET state=? WHERE job_id=? AND state=?",
+                (after.value, job_id, before.value),
+            )
+            return cursor.rowcount == 1
+
     def update(
         self,
         job_id: str,
@@ -188,8 +201,11 @@ class JobRunner:
             return
         with self._lock:
             self._cancel.add(job_id)
-        if record.state is JobState.QUEUED:
+        if record.state is JobState.QUEUED and self.store.transition(
+            job_id, JobState.QUEUED, JobState.CANCELLED
+        ):
             self._finish(job_id, JobState.CANCELLED, "cancelled before it started")
+        # otherwise it is running (or just started): the job thread sees the flag and stops
 
     # -- the loop ------------------------------------------------------------------------
 
@@ -216,7 +232,8 @@ class JobRunner:
             self._finish(job_id, JobState.TIMED_OUT, "deadline passed")
             return
         if record.state is JobState.QUEUED:
-            self.store.update(job_id, state=JobState.IN_PROGRESS)
+            if not self.store.transition(job_id, JobState.QUEUED, JobState.IN_PROGRESS):
+                return  # cancelled in the meantime
             self._report(job_id, JobState.IN_PROGRESS, 0.0, "exporting")
         clip = self.exports_dir / f"{job_id}.mp4"
         try:
@@ -248,8 +265,9 @@ class JobRunner:
             self.store.update(job_id, result=final)
             self._finish(job_id, JobState.SUCCEEDED, None, final)
         finally:
-            if self.store.get(job_id) is not None and self._final(job_id):
+            if self._final(job_id):  # a stopped job keeps its files for the resume
                 clip.unlink(missing_ok=True)
+                clip.with_suffix(".part").unlink(missing_ok=True)
 
     def _final(self, job_id: str) -> bool:
         record = self.store.get(job_id)

@@ -88,6 +88,7 @@ class LinkService:
                 on_down=self._on_down,
                 on_message=self._on_message,
                 on_publish=self._on_publish,
+                on_refused=self._on_refused,
             ),
             next_session=self.session.next_session,
             clock=self.clock,
@@ -176,6 +177,8 @@ class LinkService:
             "link_connects": state.connects,
             "link_reconnects": state.reconnects,
             "link_refusals": dict(state.refusals),
+            "link_publish_refused": dict(state.publish_refused),
+            "link_subscribe_refused": dict(state.subscribe_refused),
             "link_protocol": state.protocol,
             "uplink_rtt_ms": state.rtt_ms,
             "session": self.link.session,
@@ -186,6 +189,7 @@ class LinkService:
             "outbox_inflight": self.drainer.inflight,
             "outbox_sent": self.drainer.sent,
             "outbox_replayed": self.drainer.replayed,
+            "outbox_refused": self.drainer.refused_count,
             "live_skipped": self.publisher.live_skipped,
             "events_recorded": self.reporter.events_recorded,
             "events_refused": self.reporter.events_refused,
@@ -232,6 +236,9 @@ class LinkService:
 
     def _on_publish(self, mid: int) -> None:
         self.drainer.acknowledged(mid)
+
+    def _on_refused(self, mid: int) -> None:
+        self.drainer.refused(mid)
 
     # -- inbound -------------------------------------------------------------------------
 

@@ -7,9 +7,11 @@ listening across broker restarts.
 from __future__ import annotations
 
 import itertools
+import ssl
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -35,9 +37,23 @@ ALL_KINDS = [
 
 
 class Centre:
-    """Subscribes to everything a box publishes and keeps it decoded, in arrival order."""
+    """Subscribes to everything a box publishes and keeps it decoded, in arrival order.
 
-    def __init__(self, port: int, box_id: str = "+") -> None:
+    By default an anonymous MQTT 5 client; `v311=True` for a 3.1.1-only broker, and
+    `username`/`password`, `ca_file` and `cert` (certificate, key) for a secured one.
+    """
+
+    def __init__(
+        self,
+        port: int,
+        box_id: str = "+",
+        *,
+        v311: bool = False,
+        username: str | None = None,
+        password: str | None = None,
+        ca_file: Path | None = None,
+        cert: tuple[Path, Path] | None = None,
+    ) -> None:
         self.received: list[Message] = []
         self.refused: list[ProtocolError] = []
         self._cond = threading.Condition()
@@ -46,17 +62,36 @@ class Centre:
         # A persistent session, so the broker keeps what arrives while this client is away
         # (it, too, reconnects after a broker restart), as the real ingest does.
         self.client = mqtt.Client(
-            CallbackAPIVersion.VERSION2, client_id=f"centre-{next(_ids)}", protocol=mqtt.MQTTv5
+            CallbackAPIVersion.VERSION2,
+            client_id=f"centre-{next(_ids)}",
+            protocol=mqtt.MQTTv311 if v311 else mqtt.MQTTv5,
+            clean_session=False if v311 else None,
         )
+        if username is not None:
+            self.client.username_pw_set(username, password)
+        if ca_file is not None:
+            self.client.tls_set(
+                ca_certs=str(ca_file),
+                certfile=str(cert[0]) if cert else None,
+                keyfile=str(cert[1]) if cert else None,
+                cert_reqs=ssl.CERT_REQUIRED,
+            )
         self.client.on_connect = self._on_connect
         self.client.on_subscribe = lambda *_a: self._ready.set()
         self.client.on_message = self._on_message
         self.client.reconnect_delay_set(1, 1)
-        props = Properties(PacketTypes.CONNECT)
-        props.SessionExpiryInterval = 3600
-        self.client.connect("127.0.0.1", port, keepalive=10, clean_start=False, properties=props)
+        if v311:
+            self.client.connect("127.0.0.1", port, keepalive=10)
+        else:
+            props = Properties(PacketTypes.CONNECT)
+            props.SessionExpiryInterval = 3600
+            self.client.connect(
+                "127.0.0.1", port, keepalive=10, clean_start=False, properties=props
+            )
         self.client.loop_start()
-        assert self._ready.wait(10), "centre did not subscribe"
+        if not self._ready.wait(10):
+            self.close()
+            raise AssertionError("centre did not subscribe")
 
     def _on_connect(self, client: mqtt.Client, *_args: Any) -> None:
         client.subscribe([(f, 1) for f in self._filters])

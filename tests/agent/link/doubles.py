@@ -58,6 +58,8 @@ class ScriptedPipeline:
         self.snapshot_jpeg = jpeg()
         self.clip_bytes = b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 4000
         self.export_calls = 0
+        self.export_hold = threading.Event()  # cleared: an export waits (or is cancelled)
+        self.export_hold.set()
 
     def set_state(self, slot: int, state: CameraState, error: str | None = None) -> None:
         with self.lock:
@@ -120,6 +122,10 @@ class ScriptedPipeline:
     ) -> ClipResult:
         self.export_calls += 1
         destination.write_bytes(self.clip_bytes)
+        progress(0.5)
+        while not self.export_hold.wait(0.05):  # a long export, until released or cancelled
+            if cancelled():
+                return ClipResult(bytes=0, duration_s=0)
         progress(1.0)
         return ClipResult(bytes=len(self.clip_bytes), duration_s=(end - start).total_seconds())
 

@@ -11,6 +11,7 @@ import base64
 import hashlib
 import re
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -37,8 +38,28 @@ class UploadServer(_Server):
         self.complete: set[str] = set()
         self.fail_patches = 0  # answer this many PATCHes with 500 (after storing nothing)
         self.cut_after: int | None = None  # store only part of a chunk, then 500
+        self.patch_delay_s = 0.0  # a slow uplink: each PATCH is answered after this long
+        self.gate = threading.Event()  # cleared: every PATCH hangs until it is set again
+        self.gate.set()
         self.requests: list[str] = []
+        self.patch_offsets: list[int] = []  # the Upload-Offset of every PATCH, in order
+        self.patched = threading.Condition()
         super().__init__(_UploadHandler)
+
+    def stored(self, job_id: str) -> int:
+        """Bytes the server holds for `job_id`."""
+        return len(self.data.get(job_id, b""))
+
+    def wait_stored(self, job_id: str, at_least: int, timeout: float = 10.0) -> int:
+        """Wait until the server holds at least `at_least` bytes of `job_id`."""
+        deadline = time.monotonic() + timeout
+        with self.patched:
+            while self.stored(job_id) < at_least:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"{job_id}: {self.stored(job_id)} of {at_least} bytes")
+                self.patched.wait(left)
+            return self.stored(job_id)
 
     def url(self, job_id: str) -> str:
         return f"http://127.0.0.1:{self.port}/api/v1/media/uploads/{job_id}"
@@ -73,6 +94,15 @@ class _UploadHandler(BaseHTTPRequestHandler):
         body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
         if not self._authorised():
             return
+        self.box.patch_offsets.append(int(self.headers.get("Upload-Offset", "-1")))
+        self.box.gate.wait(30)
+        if self.box.patch_delay_s:
+            time.sleep(self.box.patch_delay_s)
+        with self.box.patched:
+            self._store(body)
+            self.box.patched.notify_all()
+
+    def _store(self, body: bytes) -> None:
         job = self.path.rsplit("/", 1)[-1]
         stored = self.box.data.setdefault(job, bytearray())
         if self.box.fail_patches > 0:

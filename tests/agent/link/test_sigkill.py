@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -13,35 +9,8 @@ import pytest
 
 from protocol import Kind
 from tests.agent.link.centre import Centre, dedupe
+from tests.agent.link.children import kill, start_agent
 from tests.harness.mosquitto import MosquittoBroker
-
-ROOT = Path(__file__).resolve().parents[3]
-
-
-def _child(tmp_path: Path, url: str, first: int, count: int) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "tests.agent.link.agent_child",
-            str(tmp_path),
-            url,
-            str(first),
-            str(count),
-        ],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
-
-
-def _kill(process: subprocess.Popen[str]) -> None:
-    if process.poll() is None:
-        os.kill(process.pid, signal.SIGKILL)
-    process.wait(timeout=5)
-    if process.stdout:
-        process.stdout.close()
 
 
 @pytest.mark.fault
@@ -49,7 +18,7 @@ def _kill(process: subprocess.Popen[str]) -> None:
 def test_sigkill_mid_backlog_then_restart(
     tmp_path: Path, broker: MosquittoBroker, centre: Centre
 ) -> None:
-    first = _child(tmp_path, broker.url, 0, 300)  # drains at 50/s, so most are still queued
+    first = start_agent(tmp_path, broker.url, 0, 300)  # drains at 50/s, so most are still queued
     try:
         assert first.stdout is not None
         for line in first.stdout:
@@ -57,13 +26,13 @@ def test_sigkill_mid_backlog_then_restart(
                 break
         time.sleep(0.5)
     finally:
-        _kill(first)
+        kill(first)
     will = centre.wait_for(lambda m: m.kind == Kind.STATE and m.state == "offline")[0]
     assert will.reason == "connection_lost"
     births = centre.of(Kind.BIRTH)
     assert will.session == births[0].session
 
-    second = _child(tmp_path, broker.url, 300, 10)
+    second = start_agent(tmp_path, broker.url, 300, 10)
     try:
         deadline = time.monotonic() + 45
         while True:  # duplicates may arrive first; wait for 310 distinct events
@@ -72,7 +41,7 @@ def test_sigkill_mid_backlog_then_restart(
                 break
             time.sleep(0.1)
     finally:
-        _kill(second)
+        kill(second)
     unique = dedupe(events)
     numbers = [m.body.segments for m in unique]
     assert sorted(set(numbers)) == list(range(310)), "an event was lost"
