@@ -9,6 +9,7 @@ has its own thread and its own input, so one broken camera never delays another.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -39,7 +40,7 @@ from protocol import (
     utc_now,
 )
 
-__all__ = ["CameraWorker", "StorageGate", "Watchdog", "WorkerSettings"]
+__all__ = ["CameraWorker", "StorageGate", "Watchdog", "WorkerSettings", "camera_cpu"]
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,34 @@ class WorkerSettings:
     backoff_max_s: float = 30.0
     healthy_after_s: float = 30.0
     no_keyframe_after_s: float = 30.0
+    one_cpu: bool = True
+    """Run every camera thread on one CPU (see `camera_cpu`)."""
+
+
+def camera_cpu() -> int | None:
+    """The CPU the camera threads share, or None where there is nothing to choose.
+
+    PyAV's read timeout takes the GIL on every socket read (thousands of times a second per
+    camera). Threads running on two cores at once then keep handing the GIL to each other
+    across cores, which costs more than the reads themselves; on one core the hand-overs
+    almost vanish, and sixteen cameras need only about a tenth of it. The highest-numbered
+    CPU the process may use is taken, away from CPU 0 where most housekeeping runs; every
+    other thread of the agent keeps all CPUs.
+    """
+    if not hasattr(os, "sched_getaffinity"):
+        return None
+    allowed = os.sched_getaffinity(0)
+    return max(allowed) if len(allowed) > 1 else None
+
+
+def _pin_to(cpu: int | None, slot: int) -> None:
+    """Bind the calling thread (only it) to `cpu`; a refusal is logged, never fatal."""
+    if cpu is None:
+        return
+    try:
+        os.sched_setaffinity(0, {cpu})  # pid 0: the calling thread on Linux
+    except OSError as exc:
+        log.warning("slot %s: could not bind the camera thread to CPU %s: %s", slot, cpu, exc)
 
 
 class StorageGate:
@@ -129,6 +158,11 @@ class CameraWorker:
         self._recorded_until: datetime | None = last_end
         self._gap_reason = "agent not running"
         self._recording = False
+        self.pictures = 0
+        """Keyframes decoded for checks or snapshots since the worker started."""
+        self.picture_cpu_s = 0.0
+        """CPU seconds the worker spent on them (decode and checks): the measured price of
+        picture checks, as distinct from recording (bench/agent_recording.py)."""
 
     # -- life cycle --------------------------------------------------------------------------
 
@@ -259,6 +293,8 @@ class CameraWorker:
     # -- the loop ----------------------------------------------------------------------------
 
     def _run(self) -> None:
+        if self.settings.one_cpu:
+            _pin_to(camera_cpu(), self.slot)
         failures = 0
         while not self._stop.is_set():
             delay = 0.0
@@ -320,69 +356,92 @@ class CameraWorker:
             source.close()
 
     def _read(self, source: OpenSource) -> bool:
+        """Read packets until the session ends; True if it delivered healthily for a while.
+
+        This loop runs for every packet of every camera (about 400 a second on a full box),
+        so the per-packet path keeps to local names and integer/float arithmetic: the stream
+        clock, wall-clock time and anything that takes a lock happen once per keyframe or
+        less (docs/performance.md, "where the CPU goes").
+        """
         s = self.settings
+        stall_after_s = s.stall_after_s
+        no_keyframe_after_s = s.no_keyframe_after_s
+        quality = s.quality
         self.stats.connected(source.format)
         self._diagnoser.reset()
         decoder = KeyframeDecoder(source.video)
-        connected_at = time.monotonic()
+        video_index = source.video.index
+        stop = self._stop
+        stats_packet = self.stats.packet
+        record = self._record
+        monotonic = time.monotonic
+        stalled = CameraState.STALLED
+        connected_at = monotonic()
         last_packet = connected_at
         last_key = connected_at
         last_sample = 0.0
         started = online = False
+        no_keyframe = "no_keyframe" in self._faults_raised  # may be left from a past session
         first_packet = connected_at
         try:
             for packet in source.container.demux():
-                if self._stop.is_set():
+                if stop.is_set():
                     return True
-                now = time.monotonic()
-                if packet.stream_index != source.video.index:
-                    if now - last_packet > s.stall_after_s:
+                now = monotonic()
+                if packet.stream_index != video_index:
+                    if now - last_packet > stall_after_s:
                         break  # audio alone is not a camera that delivers
                     continue
-                if packet.size == 0 or packet.dts is None:
+                size = packet.size
+                dts = packet.dts
+                if size == 0 or dts is None:
                     continue
-                if online and self._state == CameraState.STALLED:
+                if online and self._state is stalled:
                     break  # the watchdog gave up on this session: reconnect cleanly
                 last_packet = now
                 self._last_packet_mono = now
-                keyframe = bool(packet.is_keyframe)
-                self.stats.packet(now, packet.size, keyframe)
-                if not started:
-                    started = True
-                    self._packets_seen = True
-                    first_packet = now
-                    self._begin_recording(source, self._clock())
-                if not online and now - first_packet >= ONLINE_AFTER_S:
-                    online = True  # one keyframe then silence is not a camera that delivers
-                    self._came_online(source)
+                keyframe = packet.is_keyframe
+                stats_packet(now, size, keyframe)
+                if not online:
+                    if not started:
+                        started = True
+                        self._packets_seen = True
+                        first_packet = now
+                        self._begin_recording(source, self._clock())
+                    if now - first_packet >= ONLINE_AFTER_S:
+                        online = True  # one keyframe then silence is not a camera that delivers
+                        self._came_online(source)
                 if keyframe:
                     last_key = now
-                    self._fault("no_keyframe", False)
-                    sample = s.quality.enabled and now - last_sample >= s.quality.sample_interval_s
+                    if no_keyframe:
+                        no_keyframe = False
+                        self._fault("no_keyframe", False)
+                    sample = quality.enabled and now - last_sample >= quality.sample_interval_s
                     if sample:
                         last_sample = now
                     if sample or self._snapshot_waiting():
                         self._picture(decoder, packet, self._clock(), diagnose=sample)
-                elif now - last_key > s.no_keyframe_after_s:
+                elif not no_keyframe and now - last_key > no_keyframe_after_s:
+                    no_keyframe = True
                     self._fault("no_keyframe", True, f"no keyframe for {now - last_key:.0f} s")
-                self._record(packet)
+                record(packet, dts, keyframe)
         except av.FFmpegError as exc:
-            if self._stop.is_set():
+            if stop.is_set():
                 return True
-            if time.monotonic() - last_packet >= s.stall_after_s * 0.8 and started:
-                self._went_down(CameraState.STALLED, f"no media for {s.stall_after_s:.0f} s")
+            if monotonic() - last_packet >= stall_after_s * 0.8 and started:
+                self._went_down(CameraState.STALLED, f"no media for {stall_after_s:.0f} s")
             else:
                 self._went_down(CameraState.OFFLINE, f"stream failed: {exc}")
-            return time.monotonic() - connected_at >= s.healthy_after_s
-        if self._stop.is_set():
+            return monotonic() - connected_at >= s.healthy_after_s
+        if stop.is_set():
             return True
         if started and (
-            self._state == CameraState.STALLED or time.monotonic() - last_packet > s.stall_after_s
+            self._state == CameraState.STALLED or monotonic() - last_packet > stall_after_s
         ):
-            self._went_down(CameraState.STALLED, f"no video for {s.stall_after_s:.0f} s")
+            self._went_down(CameraState.STALLED, f"no video for {stall_after_s:.0f} s")
         else:
             self._went_down(CameraState.OFFLINE, "stream ended")
-        return time.monotonic() - connected_at >= s.healthy_after_s
+        return monotonic() - connected_at >= s.healthy_after_s
 
     def _came_online(self, source: OpenSource) -> None:
         with self._transition:
@@ -414,6 +473,16 @@ class CameraWorker:
         self, decoder: KeyframeDecoder, packet: av.Packet, wall: datetime, *, diagnose: bool
     ) -> None:
         """Decode one keyframe for the diagnoser and any waiting snapshot."""
+        started = time.thread_time()
+        try:
+            self._check_picture(decoder, packet, wall, diagnose=diagnose)
+        finally:
+            self.pictures += 1
+            self.picture_cpu_s += time.thread_time() - started
+
+    def _check_picture(
+        self, decoder: KeyframeDecoder, packet: av.Packet, wall: datetime, *, diagnose: bool
+    ) -> None:
         try:
             frame = decoder.decode(packet)
         except Exception:
@@ -447,14 +516,15 @@ class CameraWorker:
 
     # -- recording ---------------------------------------------------------------------------
 
-    def _record(self, packet: av.Packet) -> None:
+    def _record(self, packet: av.Packet, dts: int, keyframe: bool) -> None:
+        """Hand one video packet (its `dts` and key flag already read) to the recorder."""
         recorder = self._recorder
         if recorder is None or not self._storage.writable:
             if self._recording:
                 self._stop_recording("storage unavailable")
             return
         try:
-            recorder.write(packet)
+            recorder.write(packet, dts, keyframe)
         except RecorderError as exc:
             log.error("slot %s: recording stopped: %s", self.slot, exc)
             self._stop_recording("storage fault")
@@ -463,7 +533,7 @@ class CameraWorker:
         except Exception:
             log.exception("slot %s: recorder failed on a packet", self.slot)
             return
-        if recorder.recording and not self._recording:
+        if not self._recording and recorder.recording:
             self._recording_resumed(recorder)
 
     def _recording_resumed(self, recorder: SegmentRecorder) -> None:

@@ -359,6 +359,12 @@ class CameraPipeline:
             return ProbeResult(slot=slot, reachable=False, detail=str(exc)[:500])
         return ProbeResult(slot=slot, reachable=True, stream=stats)
 
+    def picture_cost(self) -> tuple[int, float]:
+        """Keyframes decoded for checks and snapshots, and the CPU seconds they took, summed
+        over the current workers (how much of the agent's CPU the picture checks are)."""
+        workers = self._worker_list()
+        return sum(w.pictures for w in workers), sum(w.picture_cpu_s for w in workers)
+
     def completeness(self, slot: int, day: datetime) -> float | None:
         """Recorded / scheduled seconds of one camera on one UTC day (None before it began)."""
         return self._store().completeness(slot, day.date(), now=self._clock())

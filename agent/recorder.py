@@ -112,33 +112,45 @@ class SegmentRecorder:
     def _seconds(self, ticks: int) -> float:
         return ticks * self._time_base.numerator / self._time_base.denominator
 
-    def write(self, packet: av.Packet) -> None:
-        """Mux one packet; opens and cuts segments on keyframes. RecorderError on I/O trouble."""
-        if self._source is None or packet.dts is None:
+    def write(
+        self, packet: av.Packet, dts: int | None = None, keyframe: bool | None = None
+    ) -> None:
+        """Mux one packet; opens and cuts segments on keyframes. RecorderError on I/O trouble.
+
+        `dts` and `keyframe` may be passed when the caller has already read them from the
+        packet (each read of a packet field is a call into PyAV; this runs for every packet).
+        """
+        if self._source is None:
             return
-        dts = int(packet.dts)
-        if self._last_dts is not None:
-            if dts <= self._last_dts:
+        if dts is None:
+            dts = packet.dts
+            if dts is None:
+                return
+        last_dts = self._last_dts
+        if last_dts is not None:
+            if dts <= last_dts:
                 return  # the muxer refuses non-increasing timestamps; one lost frame, not a file
-            step = dts - self._last_dts
+            step = dts - last_dts
             ticks = self._frame_ticks
             self._frame_ticks = step if ticks == 0 else (ticks * 7 + step) // 8
-        self._last_dts = dts
-        if self._anchor is None:
+        elif self._anchor is None:
             self._anchor = (self._anchor_wall, dts)
+        self._last_dts = dts
         seg = self._segment
-        keyframe = packet.is_keyframe
+        if keyframe is None:
+            keyframe = packet.is_keyframe
         if keyframe:  # time arithmetic only here: once per GOP, not per packet
             if seg is not None and self._seconds(dts - seg.first_dts) >= self.segment_seconds:
                 self.finish()
                 seg = None
             if seg is None:
                 seg = self._open(self.wall_time(dts), dts)
-        if seg is None:
+        elif seg is None:
             return  # wait for a keyframe: a segment never starts mid-GOP
-        pts = int(packet.pts) if packet.pts is not None else dts
-        packet.dts = dts - seg.first_dts
-        packet.pts = pts - seg.first_dts
+        first = seg.first_dts
+        pts = packet.pts
+        packet.dts = dts - first
+        packet.pts = (dts if pts is None else pts) - first
         packet.stream = seg.stream
         try:
             seg.output.mux(packet)
@@ -148,7 +160,7 @@ class SegmentRecorder:
         seg.last_dts = dts
         seg.frames += 1
         if keyframe:
-            now_s = self._seconds(dts - seg.first_dts)
+            now_s = self._seconds(dts - first)
             if now_s - seg.last_index_update >= INDEX_UPDATE_S:
                 seg.last_index_update = now_s
                 self._update_index(seg, closed=False)

@@ -3,6 +3,12 @@
 Every open and every read is bounded (FFmpeg's socket timeout plus PyAV's interrupt-based
 open/read timeouts), so a camera that hangs can never hold its worker longer than a few
 seconds. The demuxer buffers are kept small: sixteen cameras share one process.
+
+The socket timeout alone is not enough: a camera whose encoder stalls while its RTSP server
+lives on keeps sending RTCP reports, so the socket never falls silent and FFmpeg's read never
+returns. PyAV's read timeout catches that, at a price: its interrupt check takes the GIL on
+every socket read, thousands of times a second per camera; see `agent.camera.camera_cpu` for
+how the camera threads keep that cheap.
 """
 
 from __future__ import annotations

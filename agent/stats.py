@@ -55,10 +55,11 @@ class StreamStatsTracker:
 
     def packet(self, at: float, size: int, keyframe: bool) -> None:
         """One video packet arrived at monotonic time `at`."""
-        self._window.append((at, size))
+        window = self._window
+        window.append((at, size))
         self._window_bytes += size
-        while self._window and at - self._window[0][0] > WINDOW_S:
-            self._window_bytes -= self._window.popleft()[1]
+        while at - window[0][0] > WINDOW_S:  # never empties: the packet just added stays
+            self._window_bytes -= window.popleft()[1]
         if keyframe:
             if self._last_key_at is not None and self._frames_since_key > 0:
                 self._gop = self._frames_since_key

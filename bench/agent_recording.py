@@ -2,11 +2,14 @@
 
 Sixteen 1080p25 H.264 cameras at ~4 Mbit/s come from the RTSP simulator. One child process
 runs the agent's camera pipeline (recording, stream stats, picture checks every 10 s); sixteen
-ffmpeg children copy the same streams into segments at the same time. After a warm-up, the
-CPU seconds and peak RSS of both sides are measured over the same window. Prints one JSON
-line: agent_cpu_s, ffmpeg_cpu_s, ratio, agent_rss_mb (+ details).
+ffmpeg children copy the same streams at the same time into the same kind of files: video
+only, fragmented MP4 segments (a fragment per keyframe) with timestamps reset to zero. After
+a warm-up, CPU seconds (user + system, every thread), context switches and peak RSS of both
+sides are measured over the same window; the agent also reports how much of its CPU went to
+decoding and checking sampled keyframes. Prints one JSON line (agent_cpu_s, ffmpeg_cpu_s,
+ratio, agent_rss_mb + details) and records it in docs/performance.md.
 
-    .venv/bin/python -m bench.agent_recording [--seconds 60] [--cameras 16]
+    .venv/bin/python -m bench.agent_recording [--seconds 60] [--cameras 16] [--short]
 """
 
 from __future__ import annotations
@@ -19,14 +22,24 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
-from bench.common import ProcessSampler
+from bench.common import ProcessSampler, context_switches
+from bench.report import emit, record
 
 WARMUP_S = 8.0
+SHORT_SECONDS = 20.0
+FRAGMENTED_MP4 = "movflags=frag_keyframe+empty_moov+default_base_moof"
+TARGET_RATIO = 1.0
+TARGET_RSS_MB = 300.0
 
 
 def agent_child(urls: list[str], root: Path, segment_seconds: int, quality_s: float) -> None:
-    """Runs in the agent child: the pipeline until stdin closes."""
+    """Runs in the agent child: the pipeline until stdin closes.
+
+    Each line read from stdin is answered with one JSON line of the picture-check counters,
+    so the parent can take them at the start and the end of its measured window.
+    """
     from agent.pipeline import CameraPipeline
     from protocol import BoxConfig, CameraConfig, QualityConfig, RecordingConfig
 
@@ -51,7 +64,9 @@ def agent_child(urls: list[str], root: Path, segment_seconds: int, quality_s: fl
     pipeline = CameraPipeline(config, root, sink)
     pipeline.start()
     print("started", flush=True)
-    sys.stdin.read()  # the parent closes stdin to stop us
+    for _line in sys.stdin:  # the parent asks for counters, then closes stdin to stop us
+        pictures, picture_cpu_s = pipeline.picture_cost()
+        print(json.dumps({"pictures": pictures, "picture_cpu_s": picture_cpu_s}), flush=True)
     views = pipeline.cameras()
     pipeline.stop()
     summary = {
@@ -62,7 +77,27 @@ def agent_child(urls: list[str], root: Path, segment_seconds: int, quality_s: fl
     print(json.dumps(summary), flush=True)
 
 
-def run(seconds: float, cameras: int, segment_seconds: int, quality_s: float) -> dict[str, object]:
+def ffmpeg_copy(url: str, pattern: Path, segment_seconds: int) -> list[str]:
+    """What an operator would run per camera: copy the video into fragmented MP4 segments."""
+    return [
+        "ffmpeg", "-nostdin", "-loglevel", "error",
+        "-rtsp_transport", "tcp", "-i", url,
+        "-map", "0:v", "-c", "copy",
+        "-f", "segment", "-segment_time", str(segment_seconds), "-reset_timestamps", "1",
+        "-segment_format", "mp4", "-segment_format_options", FRAGMENTED_MP4,
+        str(pattern),
+    ]  # fmt: skip
+
+
+def _ask(agent: subprocess.Popen[str]) -> dict[str, Any]:
+    assert agent.stdin is not None and agent.stdout is not None
+    agent.stdin.write("counters\n")
+    agent.stdin.flush()
+    answer: dict[str, Any] = json.loads(agent.stdout.readline())
+    return answer
+
+
+def run(seconds: float, cameras: int, segment_seconds: int, quality_s: float) -> dict[str, Any]:
     from simulator.cameras import CameraSimulator
 
     with CameraSimulator(cameras) as sim, tempfile.TemporaryDirectory() as scratch:
@@ -78,27 +113,7 @@ def run(seconds: float, cameras: int, segment_seconds: int, quality_s: float) ->
         )  # fmt: skip
         copies = [
             subprocess.Popen(
-                [
-                    "ffmpeg",
-                    "-nostdin",
-                    "-loglevel",
-                    "error",
-                    "-rtsp_transport",
-                    "tcp",
-                    "-i",
-                    url,
-                    "-map",
-                    "0:v",
-                    "-c",
-                    "copy",
-                    "-f",
-                    "segment",
-                    "-segment_time",
-                    str(segment_seconds),
-                    "-reset_timestamps",
-                    "1",
-                    str(ffmpeg_root / f"cam{n:02d}-%05d.mp4"),
-                ],
+                ffmpeg_copy(url, ffmpeg_root / f"cam{n:02d}-%05d.mp4", segment_seconds),
                 stdin=subprocess.DEVNULL,
             )
             for n, url in enumerate(urls, 1)
@@ -109,11 +124,18 @@ def run(seconds: float, cameras: int, segment_seconds: int, quality_s: float) ->
             time.sleep(WARMUP_S)
             agent_side = ProcessSampler([agent.pid])
             ffmpeg_side = ProcessSampler([p.pid for p in copies])
+            switches = [context_switches(agent.pid), sum(context_switches(p.pid) for p in copies)]
+            before = _ask(agent)
             agent_side.mark()
             ffmpeg_side.mark()
             time.sleep(seconds)
             agent_usage = agent_side.finish()
             ffmpeg_usage = ffmpeg_side.finish()
+            after = _ask(agent)
+            switches = [
+                context_switches(agent.pid) - switches[0],
+                sum(context_switches(p.pid) for p in copies) - switches[1],
+            ]
             agent.stdin.close()
             summary = json.loads(agent.stdout.readline() or "{}")
             agent.wait(30)
@@ -128,6 +150,9 @@ def run(seconds: float, cameras: int, segment_seconds: int, quality_s: float) ->
                 except subprocess.TimeoutExpired:
                     proc.kill()
         agent_files = list((agent_root / "rec").rglob("*.mp4"))
+        pictures = after["pictures"] - before["pictures"]
+        picture_cpu_s = after["picture_cpu_s"] - before["picture_cpu_s"]
+        ratio = round(agent_usage.cpu_s / ffmpeg_usage.cpu_s, 3) if ffmpeg_usage.cpu_s else None
         return {
             "bench": "agent_recording",
             "cameras": cameras,
@@ -135,13 +160,23 @@ def run(seconds: float, cameras: int, segment_seconds: int, quality_s: float) ->
             "quality_interval_s": quality_s,
             "agent_cpu_s": agent_usage.cpu_s,
             "ffmpeg_cpu_s": ffmpeg_usage.cpu_s,
-            "ratio": round(agent_usage.cpu_s / ffmpeg_usage.cpu_s, 3)
-            if ffmpeg_usage.cpu_s
-            else None,
+            "ratio": ratio,
+            "meets_target": ratio is not None
+            and ratio <= TARGET_RATIO
+            and agent_usage.peak_rss_mb <= TARGET_RSS_MB,
             "agent_rss_mb": agent_usage.peak_rss_mb,
             "ffmpeg_rss_mb": ffmpeg_usage.peak_rss_mb,
             "agent_core_percent": round(100 * agent_usage.cpu_s / seconds, 1),
             "ffmpeg_core_percent": round(100 * ffmpeg_usage.cpu_s / seconds, 1),
+            "agent_pictures": pictures,
+            "agent_picture_cpu_s": round(picture_cpu_s, 2),
+            "agent_picture_ms_each": round(1000 * picture_cpu_s / max(pictures, 1), 1),
+            "agent_recording_cpu_s": round(agent_usage.cpu_s - picture_cpu_s, 2),
+            "recording_ratio": round((agent_usage.cpu_s - picture_cpu_s) / ffmpeg_usage.cpu_s, 3)
+            if ffmpeg_usage.cpu_s
+            else None,
+            "agent_switches_per_s": round(switches[0] / seconds),
+            "ffmpeg_switches_per_s": round(switches[1] / seconds),
             "agent_segments": len(agent_files),
             "agent_bytes": sum(p.stat().st_size for p in agent_files),
             "ffmpeg_bytes": sum(p.stat().st_size for p in ffmpeg_root.glob("*.mp4")),
@@ -152,10 +187,14 @@ def run(seconds: float, cameras: int, segment_seconds: int, quality_s: float) ->
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--short", action="store_true", help=f"{SHORT_SECONDS:.0f} s (for CI)")
     parser.add_argument("--cameras", type=int, default=16)
     parser.add_argument("--segment-seconds", type=int, default=60)
     parser.add_argument(
         "--quality-interval", type=float, default=10.0, help="seconds between checks; 0 = off"
+    )
+    parser.add_argument(
+        "--no-record", action="store_true", help="print only; leave docs/performance.md alone"
     )
     parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("urls", nargs="*", help=argparse.SUPPRESS)
@@ -163,8 +202,19 @@ def main() -> None:
     if args.child is not None:
         agent_child(args.urls, args.child, args.segment_seconds, args.quality_interval)
         return
-    result = run(args.seconds, args.cameras, args.segment_seconds, args.quality_interval)
-    print(json.dumps(result), flush=True)
+    seconds = SHORT_SECONDS if args.short else args.seconds
+    result = run(seconds, args.cameras, args.segment_seconds, args.quality_interval)
+    emit(result)
+    if not args.no_record:
+        figures = {k: v for k, v in result.items() if k not in ("bench", "agent")}
+        record(
+            "agent_recording",
+            figures,
+            title="Edge agent vs ffmpeg -c copy, 16 cameras (latest run)",
+            note=f"targets: ratio <= {TARGET_RATIO} and agent RSS <= {TARGET_RSS_MB:.0f} MB; "
+            "16 simulated 1080p25 ~4 Mbit/s RTSP cameras on the same 2 cores; "
+            + ("short mode" if args.short else f"{seconds:.0f} s window after an 8 s warm-up"),
+        )
 
 
 if __name__ == "__main__":
