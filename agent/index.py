@@ -277,6 +277,16 @@ class RecordingIndex:
                 covered_to = b
         return total
 
+    def first_record(self, slot: int) -> datetime | None:
+        """When this camera's first segment or gap began: since then its recording is due."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT min(ts) FROM (SELECT min(start_ts) AS ts FROM segments WHERE slot = ?"
+                " UNION ALL SELECT min(start_ts) FROM gaps WHERE slot = ?)",
+                (slot, slot),
+            ).fetchone()
+        return from_epoch(row[0]) if row and row[0] is not None else None
+
     def completeness(
         self, slot: int, day: date, *, now: datetime, scheduled_from: datetime | None = None
     ) -> float | None:

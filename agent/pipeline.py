@@ -10,6 +10,7 @@ from __future__ import annotations
 import errno
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime
@@ -45,6 +46,7 @@ __all__ = ["INDEX_FILE", "CameraPipeline"]
 log = logging.getLogger(__name__)
 
 INDEX_FILE = "index.sqlite"
+COMPLETENESS_REFRESH_S = 10.0
 
 
 class CameraPipeline:
@@ -66,6 +68,7 @@ class CameraPipeline:
         self._config = config
         self._sink = sink
         self._clock = clock
+        self._completeness_cache: dict[int, tuple[float, float | None]] = {}
         self._usage = usage
         self._timing = timing or WorkerSettings()
         self._retention_interval_s = retention_interval_s
@@ -284,7 +287,29 @@ class CameraPipeline:
     def cameras(self) -> list[CameraView]:
         with self._lock:
             workers = sorted(self._workers.values(), key=lambda w: w.slot)
-        return [w.view() for w in workers]
+        return [
+            replace(view, completeness=self._today_completeness(view.slot))
+            for view in (w.view() for w in workers)
+        ]
+
+    def _today_completeness(self, slot: int) -> float | None:
+        """Today's recorded share for `slot`, from the index at most once a minute per camera.
+
+        Statuses are built often (every change, every heartbeat); the figure moves slowly.
+        """
+        now = time.monotonic()
+        cached = self._completeness_cache.get(slot)
+        if cached is not None and now - cached[0] < COMPLETENESS_REFRESH_S:
+            return cached[1]
+        try:
+            value = self.completeness(slot, self._clock())
+        except Exception:  # an unavailable or damaged index must not stop status reports
+            log.debug("completeness of slot %s unavailable", slot, exc_info=True)
+            value = None
+        if value is not None:  # nothing recorded yet: ask again next time
+            value = min(1.0, max(0.0, value))
+            self._completeness_cache[slot] = (now, value)
+        return value
 
     def inventory(self) -> list[CameraInventory]:
         result = []
@@ -366,8 +391,15 @@ class CameraPipeline:
         return sum(w.pictures for w in workers), sum(w.picture_cpu_s for w in workers)
 
     def completeness(self, slot: int, day: datetime) -> float | None:
-        """Recorded / scheduled seconds of one camera on one UTC day (None before it began)."""
-        return self._store().completeness(slot, day.date(), now=self._clock())
+        """Recorded / scheduled seconds of one camera on one UTC day (None before it began).
+
+        Recording is due from the camera's first segment or gap on, so a camera added at noon
+        is not judged on the morning it did not exist.
+        """
+        store = self._store()
+        return store.completeness(
+            slot, day.date(), now=self._clock(), scheduled_from=store.first_record(slot)
+        )
 
     def _active_paths(self) -> list[Path]:
         with self._lock:

@@ -142,6 +142,7 @@ class Reporter:
             since=view.since,
             last_packet_at=view.last_packet_at,
             recording=view.recording,
+            completeness=view.completeness,
             stream=view.stream,
             faults=list(view.faults)[:16],
             error=(view.error or None) and view.error[:500],

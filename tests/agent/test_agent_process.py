@@ -62,8 +62,11 @@ def test_agent_reports_its_cameras_and_stops_cleanly_on_sigterm(
     try:
         seen_birth = False
         online: set[int] = set()
+        completeness: dict[int, float] = {}
         deadline = time.monotonic() + 45
-        while time.monotonic() < deadline and not (seen_birth and online == {1, 2}):
+        while time.monotonic() < deadline and not (
+            seen_birth and online == {1, 2} and set(completeness) == {1, 2}
+        ):
             message = decode(*_next(centre))
             if isinstance(message, Birth):
                 seen_birth = True
@@ -71,7 +74,11 @@ def test_agent_reports_its_cameras_and_stops_cleanly_on_sigterm(
             if isinstance(message, CameraStatus) and message.state is CameraState.ONLINE:
                 assert message.stream is not None and message.stream.hd
                 online.add(message.slot)
+                if message.completeness:  # 0.0 until the first index update of a segment
+                    completeness[message.slot] = message.completeness
         assert seen_birth and online == {1, 2}
+        assert set(completeness) == {1, 2}, "statuses must carry today's recording completeness"
+        assert all(0 < value <= 1 for value in completeness.values())
 
         started = time.monotonic()
         agent.send_signal(signal.SIGTERM)
