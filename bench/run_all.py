@@ -18,6 +18,7 @@ BENCHMARKS = [
     "bench.agent_recording",
     "bench.fleet_capacity",
     "bench.ingest",
+    "bench.ingest_writer",
     "bench.api_latency",
     "bench.detection_latency",
 ]

@@ -6,7 +6,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import update
+from sqlalchemy import text, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -38,7 +38,7 @@ def camera_source(box_id: str, slot: int) -> str:
 
 def _active(session: Session, source: str, alarm_type: str) -> Alarm | None:
     stmt = select(Alarm).where(
-        Alarm.source == source, Alarm.type == alarm_type, col(Alarm.active).is_(True)
+        Alarm.source == source, Alarm.type == alarm_type, text("alarm.active")
     )
     return session.exec(stmt).first()
 
@@ -121,7 +121,7 @@ def clear_alarms(
         result = session.exec(
             update(Alarm)
             .where(
-                col(Alarm.active).is_(True),
+                text("alarm.active"),  # the partial unique index's own predicate
                 col(Alarm.type) == alarm_type,
                 col(Alarm.source).in_(sorted(sources)),
             )

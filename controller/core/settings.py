@@ -85,8 +85,11 @@ class Settings(BaseSettings):
     recording_gap_alarm_s: float = Field(
         default=60, ge=0, description="Recording gaps longer than this raise an alarm."
     )
-    firmware_minimums: dict[str, str] = Field(
-        default_factory=dict, description="Minimum firmware per firmware profile id."
+    summary_cache_s: float = Field(
+        default=2.0,
+        ge=0,
+        le=60,
+        description="Seconds a fleet summary is served from memory per caller scope; 0 = never.",
     )
     token_ttl_s: int = Field(default=12 * 3600, gt=0, description="Lifetime of a login token.")
     media_dir: Path = Field(

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import AwareDatetime as datetime
 
-from controller.auth.deps import ScopeDep, SessionDep
+from controller.auth.deps import ScopeDep, SessionDep, SettingsDep
 from controller.core.pagination import Page, PageParams, PageQuery
 from controller.fleet import service
+from controller.fleet.cache import SummaryCache
 from controller.fleet.models import Availability, FleetSummary, StatusTransitionPublic
 
 router = APIRouter(tags=["fleet"])
@@ -19,13 +20,24 @@ BoxIdPath = Annotated[str, Path(max_length=64, pattern=r"^[a-z0-9](?:[a-z0-9-]{0
 
 @router.get("/fleet/summary", response_model=FleetSummary)
 def summary(
+    request: Request,
     session: SessionDep,
     scope: ScopeDep,
+    settings: SettingsDep,
     school_id: int | None = None,
     district: str | None = None,
 ) -> FleetSummary:
-    """Boxes and cameras online/offline, online rate, HD rate, quality faults, recording."""
-    return service.summary(session=session, scope=scope, school_id=school_id, district=district)
+    """Boxes and cameras online/offline, online rate, HD rate, quality faults, recording and
+    recording completeness; up to `summary_cache_s` old (per caller scope and filter)."""
+    cache: SummaryCache | None = getattr(request.app.state, "summary_cache", None)
+    if cache is None:
+        cache = request.app.state.summary_cache = SummaryCache(settings.summary_cache_s)
+    return cache.get(
+        (scope, school_id, district),
+        lambda: service.summary(
+            session=session, scope=scope, school_id=school_id, district=district
+        ),
+    )
 
 
 @router.get("/boxes/{box_id}/history", response_model=Page[StatusTransitionPublic])

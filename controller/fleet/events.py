@@ -1,22 +1,27 @@
 """Box events: stored exactly once by (box_id, boot_id, seq), then turned into alarms.
 
 Historical (replayed) raise/clear events are stored but do not move alarms: the live status
-that came since is the truth. Recording gaps are history by nature and always count.
+that came since is the truth. For the same reason a camera offline/online event older than the
+camera's held status moves nothing (the status already did). Recording gaps are history by
+nature and always count; one that ended while the camera records again is raised and cleared.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from sqlmodel import Session
+from sqlalchemy import tuple_
+from sqlmodel import Session, col, select
 
-from controller.alarms import service as alarms
+from controller.alarms.bulk import AlarmMove, apply_moves, clear, raise_
 from controller.alarms.models import Severity
 from controller.core.db import dialect_insert
 from controller.core.metrics import INGEST_REJECTS
-from controller.devices.models import Box
+from controller.devices.models import Box, Camera
 from controller.fleet.models import BoxEvent
 from protocol import Event
 
@@ -45,11 +50,11 @@ def apply_events(session: Session, events: Sequence[Event], *, gap_alarm_s: floa
     ]
     stmt = (
         insert(BoxEvent)
-        .values(rows)
         .on_conflict_do_nothing(index_elements=["box_id", "boot_id", "seq"])
         .returning(BoxEvent.box_id, BoxEvent.boot_id, BoxEvent.seq)
     )
-    stored = {(r[0], r[1], r[2]) for r in session.exec(stmt).all()}
+    # Executed for many rows (compiled once, cached); RETURNING names the rows stored now.
+    stored = {(r[0], r[1], r[2]) for r in session.connection().execute(stmt, rows).all()}
     fresh: list[Event] = []
     taken: set[tuple[str, str, int]] = set()
     for event in events:
@@ -59,46 +64,105 @@ def apply_events(session: Session, events: Sequence[Event], *, gap_alarm_s: floa
             fresh.append(event)
         else:
             INGEST_REJECTS.labels(reason="duplicate").inc()
-    for event in fresh:
-        _alarm_for(session, event, gap_alarm_s)
+    _move_alarms(session, fresh, gap_alarm_s)
     return fresh
 
 
-def _alarm_for(session: Session, event: Event, gap_alarm_s: float) -> None:
+@dataclass(frozen=True, slots=True)
+class _Live:
+    """The camera's live status as held after this batch's statuses were written."""
+
+    state: str
+    recording: bool
+    status_at: datetime | None
+
+
+def _cameras(session: Session, events: list[Event]) -> dict[tuple[str, int], _Live]:
+    keys = sorted(
+        {(e.box_id, slot) for e in events if (slot := getattr(e.body, "slot", None)) is not None}
+    )
+    if not keys:
+        return {}
+    rows = session.exec(
+        select(  # type: ignore[call-overload]
+            Camera.box_id, Camera.slot, Camera.state, Camera.recording, Camera.status_at
+        ).where(
+            col(Camera.box_id).in_(sorted({box_id for box_id, _ in keys})),
+            tuple_(col(Camera.box_id), col(Camera.slot)).in_(keys),
+        )
+    ).all()
+    return {(r[0], r[1]): _Live(r[2], bool(r[3]), r[4]) for r in rows}
+
+
+def _move_alarms(session: Session, events: list[Event], gap_alarm_s: float) -> None:
+    if not events:
+        return
+    boxes = sorted({e.box_id for e in events})
+    schools = dict(
+        session.exec(select(Box.box_id, Box.school_id).where(col(Box.box_id).in_(boxes))).all()
+    )
+    cameras = _cameras(session, events)
+    moves: list[AlarmMove] = []
+    for event in events:
+        moves += _moves_for(event, schools.get(event.box_id), cameras, gap_alarm_s)
+    apply_moves(session, moves)
+
+
+def _moves_for(
+    event: Event,
+    school_id: int | None,
+    cameras: dict[tuple[str, int], _Live],
+    gap_alarm_s: float,
+) -> list[AlarmMove]:
     body: Any = event.body
-    box = session.get(Box, event.box_id)
-    school_id = box.school_id if box is not None else None
     slot = getattr(body, "slot", None)
-    base: dict[str, Any] = {"session": session, "box_id": event.box_id, "slot": slot}
+    live = cameras.get((event.box_id, slot)) if slot is not None else None
     kind = body.type
     if kind == "recording_gap":
         length = (body.end - body.start).total_seconds()
-        if length > gap_alarm_s:
-            alarms.raise_alarm(
-                **base,
-                alarm_type="recording_gap",
-                severity=Severity.MAJOR,
-                message=f"{length:.0f} s not recorded from {body.start.isoformat()}: {body.reason}",
-                school_id=school_id,
-            )
-        return
+        if length <= gap_alarm_s:
+            return []
+        message = f"{length:.0f} s not recorded from {body.start.isoformat()}: {body.reason}"
+        moves = [raise_(event.box_id, slot, "recording_gap", Severity.MAJOR, message, school_id)]
+        # A gap that is over while the camera records again is history: raised and cleared.
+        if (
+            live is not None
+            and live.state == "online"
+            and live.recording
+            and live.status_at is not None
+            and live.status_at >= body.end
+        ):
+            moves.append(clear(event.box_id, slot, "recording_gap"))
+        return moves
     if event.historical:
-        return
+        return []
     rule = _RULES.get(kind)
     if rule is None:
-        return
+        return []
+    if (
+        kind in _CONNECTIVITY
+        and live is not None
+        and live.status_at is not None
+        and live.status_at > event.occurred_at
+    ):
+        return []  # a newer status of this camera already moved its offline alarm
     alarm_type, severity, raised = rule(body)
     if raised:
-        alarms.raise_alarm(
-            **base,
-            alarm_type=alarm_type,
-            severity=severity,
-            message=_describe(body),
-            school_id=school_id,
-            at=event.occurred_at,
-        )
-    else:
-        alarms.clear_alarm(**base, alarm_type=alarm_type, at=event.occurred_at)
+        return [
+            raise_(
+                event.box_id,
+                slot,
+                alarm_type,
+                severity,
+                _describe(body),
+                school_id,
+                event.occurred_at,
+            )
+        ]
+    return [clear(event.box_id, slot, alarm_type, event.occurred_at)]
+
+
+_CONNECTIVITY = frozenset({"camera_offline", "camera_stalled", "camera_online"})
 
 
 def _describe(body: Any) -> str:

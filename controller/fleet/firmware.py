@@ -1,19 +1,53 @@
-"""Comparing camera firmware versions as vendors write them (V5.7.3, 2.800.0000000.8.R)."""
+"""Judging a camera's firmware by its firmware profile (`firmware_profiles/`).
+
+The birth's camera inventory names each camera's profile and firmware string. The profile
+says the oldest acceptable firmware and the published weaknesses; the controller turns them
+into two alarms per camera, `firmware_outdated` and `firmware_vulnerable`. The profiles are
+the one place these facts live, so a bureau that wants a stricter minimum edits the profile
+(and its review) rather than a controller setting that would drift from it.
+"""
 
 from __future__ import annotations
 
-import re
+import functools
+import logging
+from dataclasses import dataclass
 
-__all__ = ["firmware_below", "version_key"]
+from firmware_profiles import FirmwareVersionError, ProfileError, load_profile
+
+__all__ = ["FirmwareVerdict", "judge_firmware"]
+
+log = logging.getLogger(__name__)
 
 
-def version_key(version: str) -> tuple[int, ...]:
-    """The numbers in a version string, in order; letters and build tags are ignored."""
-    return tuple(int(n) for n in re.findall(r"\d+", version))
+@dataclass(frozen=True)
+class FirmwareVerdict:
+    """What the profile says of one firmware string; `known=False`: nothing can be said."""
+
+    known: bool
+    outdated: bool = False
+    minimum: str | None = None
+    vulnerabilities: tuple[str, ...] = ()
 
 
-def firmware_below(firmware: str, minimum: str) -> bool:
-    """True when `firmware` is older than `minimum` (missing trailing parts count as 0)."""
-    have, want = version_key(firmware), version_key(minimum)
-    width = max(len(have), len(want))
-    return have + (0,) * (width - len(have)) < want + (0,) * (width - len(want))
+@functools.lru_cache(maxsize=4096)
+def judge_firmware(profile: str | None, firmware: str | None) -> FirmwareVerdict:
+    """The verdict for `firmware` under `profile`; unknown profiles and unreadable versions
+    are logged once per pair and judged unknown (no alarm either way)."""
+    if not profile or not firmware:
+        return FirmwareVerdict(known=False)
+    try:
+        family = load_profile(profile)
+        outdated = not family.firmware_ok(firmware)
+        vulnerabilities = tuple(v.id for v in family.vulnerabilities(firmware))
+    except (ProfileError, FirmwareVersionError) as exc:
+        log.warning(
+            "firmware not judged", extra={"profile": profile, "firmware": firmware, "why": str(exc)}
+        )
+        return FirmwareVerdict(known=False)
+    return FirmwareVerdict(
+        known=True,
+        outdated=outdated,
+        minimum=family.min_firmware,
+        vulnerabilities=vulnerabilities,
+    )

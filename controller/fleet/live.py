@@ -1,7 +1,9 @@
-"""Camera statuses and box telemetry: newest-wins upserts, many rows per statement.
+"""Camera statuses and box telemetry: newest-wins, a few statements per batch.
 
-Only a change of state raises or clears an alarm and writes a history row, so the steady
-heartbeat of 160,000 cameras costs one upsert each and nothing more.
+A camera's statuses in one batch are walked in the order they were sent, so every change of
+state still writes its history row and moves its alarms. A status that says nothing new
+(a heartbeat: only `sent_at` and `last_packet_at` moved) updates just those two columns; any
+other change rewrites the camera's live columns with one multi-row upsert.
 """
 
 from __future__ import annotations
@@ -12,10 +14,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, tuple_, update
+from sqlalchemy import Integer, String, and_, bindparam, func, or_, tuple_, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlmodel import Session, col, select
 
-from controller.alarms import service as alarms
+from controller.alarms.bulk import AlarmMove, apply_moves, clear, raise_
 from controller.alarms.models import Severity
 from controller.core.db import dialect_insert
 from controller.core.metrics import INGEST_REJECTS
@@ -24,88 +27,176 @@ from controller.devices.models import Box, Camera
 from controller.fleet.models import StatusTransition
 from protocol import CameraStatus, Telemetry
 
-__all__ = ["OFFLINE_STATES", "apply_statuses", "apply_telemetry", "touch_boxes"]
+__all__ = ["OFFLINE_STATES", "apply_statuses", "apply_telemetry", "ensure_boxes", "touch_boxes"]
 
 log = logging.getLogger(__name__)
 
 OFFLINE_STATES = frozenset({"offline", "stalled", "error"})
 
+_TELEMETRY_EXCLUDE = {"schema_version", "kind", "box_id", "boot_id", "seq"}
 
-def _ensure_boxes(session: Session, box_ids: set[str]) -> dict[str, Box]:
-    """Box rows for these ids (created for boxes heard from before their birth)."""
+
+@dataclass(frozen=True, slots=True)
+class BoxFacts:
+    """What a status needs to know of its box."""
+
+    school_id: int | None
+    online: bool
+
+
+def ensure_boxes(session: Session, box_ids: set[str]) -> dict[str, BoxFacts]:
+    """School and online flag of these boxes, creating rows for boxes heard before birth."""
     if not box_ids:
         return {}
-    rows = session.exec(select(Box).where(col(Box.box_id).in_(box_ids))).all()
-    found = {b.box_id: b for b in rows}
-    missing = box_ids - set(found)
+    wanted = sorted(box_ids)
+    insert = dialect_insert(session)
+    now = utc_now()
+    found = _box_facts(session, wanted)
+    missing = [b for b in wanted if b not in found]
     if missing:
-        insert = dialect_insert(session)
-        now = utc_now()
         session.connection().execute(
             insert(Box).on_conflict_do_nothing(index_elements=["box_id"]),
-            [{"box_id": b, "created_at": now} for b in sorted(missing)],
+            [{"box_id": b, "created_at": now} for b in missing],
         )
-        rows = session.exec(select(Box).where(col(Box.box_id).in_(missing))).all()
-        found.update({b.box_id: b for b in rows})
+        found.update(_box_facts(session, missing))
     return found
+
+
+def _box_facts(session: Session, box_ids: list[str]) -> dict[str, BoxFacts]:
+    rows = session.exec(
+        select(Box.box_id, Box.school_id, Box.online).where(col(Box.box_id).in_(box_ids))
+    ).all()
+    return {r[0]: BoxFacts(r[1], bool(r[2])) for r in rows}
 
 
 def touch_boxes(session: Session, box_ids: set[str], at: datetime) -> None:
     """Remember that these boxes were heard from (feeds the silent-box sweep)."""
     if box_ids:
-        session.exec(update(Box).where(col(Box.box_id).in_(box_ids)).values(last_seen=at))
+        table = Box.__table__  # type: ignore[attr-defined]
+        session.connection().execute(
+            update(table).where(table.c.box_id.in_(sorted(box_ids))).values(last_seen=at)
+        )
+
+
+@dataclass(slots=True)
+class _Held:
+    """A camera's live columns as the database holds them (updated as the batch is walked)."""
+
+    school_id: int | None
+    state: str
+    status_at: datetime | None
+    since: datetime | None
+    recording: bool
+    hd: bool | None
+    has_fault: bool
+    faults: list[str] | None
+    stream: dict[str, object] | None
+    error: str | None
+    completeness: float | None
+    changed: bool = False
+
+
+_HELD_COLUMNS = (
+    Camera.school_id,
+    Camera.state,
+    Camera.status_at,
+    Camera.since,
+    Camera.recording,
+    Camera.hd,
+    Camera.has_fault,
+    Camera.faults,
+    Camera.stream,
+    Camera.error,
+    Camera.completeness,
+)
+
+
+def _held(session: Session, keys: set[tuple[str, int]]) -> dict[tuple[str, int], _Held]:
+    """The held rows of exactly these cameras, with one cheap-to-plan query."""
+    columns = (Camera.box_id, Camera.slot, *_HELD_COLUMNS)
+    stmt = select(*columns)  # type: ignore[call-overload]
+    ordered = sorted(keys)
+    if session.get_bind().dialect.name == "postgresql":
+        # Two arrays joined as a table: planning 500 (box, slot) pairs as an OR list is slow.
+        wanted = (
+            func.unnest(
+                bindparam("k_boxes", [k[0] for k in ordered], type_=ARRAY(String)),
+                bindparam("k_slots", [k[1] for k in ordered], type_=ARRAY(Integer)),
+            )
+            .table_valued("k_box", "k_slot")
+            .render_derived()
+        )
+        stmt = stmt.join(
+            wanted, and_(col(Camera.box_id) == wanted.c.k_box, col(Camera.slot) == wanted.c.k_slot)
+        )
+    else:
+        stmt = stmt.where(
+            col(Camera.box_id).in_(sorted({box_id for box_id, _ in keys})),
+            tuple_(col(Camera.box_id), col(Camera.slot)).in_(ordered),
+        )
+    return {(r[0], r[1]): _Held(*r[2:]) for r in session.exec(stmt).all()}
 
 
 def apply_statuses(session: Session, statuses: Sequence[CameraStatus]) -> int:
-    """Upsert the newest status per camera; returns how many rows were written."""
-    newest: dict[tuple[str, int], CameraStatus] = {}
+    """Apply every camera's statuses in sent order; returns how many camera rows changed."""
+    by_camera: dict[tuple[str, int], list[CameraStatus]] = {}
     for status in statuses:
-        key = (status.box_id, status.slot)
-        held = newest.get(key)
-        if held is None or status.sent_at >= held.sent_at:
-            newest[key] = status
-    if not newest:
+        by_camera.setdefault((status.box_id, status.slot), []).append(status)
+    if not by_camera:
         return 0
-    boxes = _ensure_boxes(session, {box_id for box_id, _ in newest})
-    existing: dict[tuple[str, int], _Held] = {
-        (r[0], r[1]): _Held(*r[2:])
-        for r in session.exec(
-            select(  # type: ignore[call-overload]
-                Camera.box_id,
-                Camera.slot,
-                Camera.state,
-                Camera.status_at,
-                Camera.hd,
-                Camera.recording,
-            ).where(tuple_(col(Camera.box_id), col(Camera.slot)).in_(list(newest)))
-        ).all()
-    }
-    rows: list[dict[str, Any]] = []
-    clears: list[tuple[str, int | None, str]] = []
-    for key, status in newest.items():
-        old = existing.get(key)
-        if old is not None and old.status_at is not None and old.status_at > status.sent_at:
-            INGEST_REJECTS.labels(reason="superseded").inc()
-            continue
-        box = boxes[status.box_id]
-        rows.append(_row(status, box))
-        _on_change(session, old, status, box, clears)
-    if rows:
-        session.connection().execute(_upsert(session), rows)
-    if clears:
-        alarms.clear_alarms(session, clears)
-    touch_boxes(session, set(boxes), utc_now())
-    return len(rows)
+    held = _held(session, set(by_camera))
+    new_boxes = {box_id for box_id, slot in by_camera if (box_id, slot) not in held}
+    facts = ensure_boxes(session, new_boxes)
+    full: dict[tuple[str, int], dict[str, Any]] = {}
+    beats: dict[tuple[str, int], dict[str, Any]] = {}
+    moves: list[AlarmMove] = []
+    now = utc_now()
+    for key, run in by_camera.items():
+        run.sort(key=lambda s: s.sent_at)
+        old = held.get(key)
+        box = facts.get(key[0])
+        for status in run:
+            if old is not None and old.status_at is not None and old.status_at > status.sent_at:
+                INGEST_REJECTS.labels(reason="superseded").inc()
+                continue
+            row = _row(status)
+            if old is not None and _same(old, row):
+                beats[key] = {
+                    "b_box": key[0],
+                    "b_slot": key[1],
+                    "b_at": status.sent_at,
+                    "b_packet": status.last_packet_at,
+                }
+                old.status_at = status.sent_at
+                continue
+            school_id = old.school_id if old is not None else (box.school_id if box else None)
+            _on_change(session, old, status, school_id, moves, now)
+            if old is None:
+                online = box.online if box is not None else False
+                full[key] = {**row, "school_id": school_id, "box_online": online}
+                old = _Held(
+                    school_id, "unknown", None, None, False, None, False, None, None, None, None
+                )
+                held[key] = old
+            else:
+                full[key] = {**row, "school_id": old.school_id, "box_online": None}
+            beats.pop(key, None)
+            _remember(old, row)
+    if full:
+        _write_full(session, list(full.values()))
+    if beats:
+        session.connection().execute(_heartbeat_update(), list(beats.values()))
+    apply_moves(session, moves)
+    touch_boxes(session, {box_id for box_id, _ in by_camera}, now)
+    return len(full) + len(beats)
 
 
-def _row(status: CameraStatus, box: Box) -> dict[str, Any]:
+def _row(status: CameraStatus) -> dict[str, Any]:
     stream = status.stream
     return {
         "box_id": status.box_id,
         "slot": status.slot,
-        "school_id": box.school_id,
         "state": status.state.value,
-        "box_online": box.online,
         "since": status.since,
         "status_at": status.sent_at,
         "last_packet_at": status.last_packet_at,
@@ -115,23 +206,35 @@ def _row(status: CameraStatus, box: Box) -> dict[str, Any]:
         "faults": [f.value for f in status.faults],
         "stream": stream.model_dump(mode="json") if stream is not None else None,
         "error": status.error,
+        "completeness": status.completeness,
     }
 
 
-@dataclass(frozen=True)
-class _Held:
-    """The live columns of a camera row as they were before this batch."""
+def _same(old: _Held, row: dict[str, Any]) -> bool:
+    """True when the status repeats what is held (a heartbeat); the stream is kept when None."""
+    return (
+        old.state == row["state"]
+        and old.since == row["since"]
+        and old.recording == row["recording"]
+        and old.has_fault == row["has_fault"]
+        and (old.faults or []) == row["faults"]
+        and old.error == row["error"]
+        and old.completeness == row["completeness"]
+        and (row["stream"] is None or old.stream == row["stream"])
+        and (row["hd"] is None or old.hd == row["hd"])
+    )
 
-    state: str
-    status_at: datetime | None
-    hd: bool | None
-    recording: bool
+
+def _remember(old: _Held, row: dict[str, Any]) -> None:
+    old.state, old.status_at, old.since = row["state"], row["status_at"], row["since"]
+    old.recording, old.has_fault, old.faults = row["recording"], row["has_fault"], row["faults"]
+    old.error, old.completeness = row["error"], row["completeness"]
+    if row["stream"] is not None:
+        old.stream, old.hd = row["stream"], row["hd"]
 
 
 _LIVE_COLUMNS = (
-    "school_id",
     "state",
-    "box_online",
     "since",
     "status_at",
     "last_packet_at",
@@ -141,22 +244,53 @@ _LIVE_COLUMNS = (
     "faults",
     "stream",
     "error",
+    "completeness",
 )
 
 
+def _write_full(session: Session, rows: list[dict[str, Any]]) -> None:
+    """New cameras are inserted with their box's school and online flag; known ones keep
+    theirs (presence and school assignment maintain them for the whole box)."""
+    fresh = [r for r in rows if r["box_online"] is not None]
+    known = [
+        {k: v for k, v in r.items() if k not in ("school_id", "box_online")}
+        for r in rows
+        if r["box_online"] is None
+    ]
+    for group in (fresh, known):
+        if group:
+            session.connection().execute(_upsert(session), group)
+
+
 def _upsert(session: Session) -> Any:
-    """One INSERT .. ON CONFLICT DO UPDATE, executed for many rows (compiled once)."""
+    """One INSERT .. ON CONFLICT, executed for many rows; newest status wins and only the
+    live columns are updated."""
     insert = dialect_insert(session)
     stmt = insert(Camera)
+    table = Camera.__table__  # type: ignore[attr-defined]
     set_: dict[str, Any] = {k: stmt.excluded[k] for k in _LIVE_COLUMNS}
     # While a camera sends no stream, keep the last known picture format (and its HD verdict).
-    set_["hd"] = func.coalesce(stmt.excluded.hd, Camera.__table__.c.hd)  # type: ignore[attr-defined]
-    set_["stream"] = func.coalesce(stmt.excluded.stream, Camera.__table__.c.stream)  # type: ignore[attr-defined]
+    set_["hd"] = func.coalesce(stmt.excluded.hd, table.c.hd)
+    set_["stream"] = func.coalesce(stmt.excluded.stream, table.c.stream)
     return stmt.on_conflict_do_update(
         index_elements=["box_id", "slot"],
         set_=set_,
-        where=(col(Camera.status_at).is_(None))
-        | (col(Camera.status_at) <= stmt.excluded.status_at),
+        where=or_(
+            col(Camera.status_at).is_(None), col(Camera.status_at) <= stmt.excluded.status_at
+        ),
+    )
+
+
+def _heartbeat_update() -> Any:
+    table = Camera.__table__  # type: ignore[attr-defined]
+    return (
+        update(table)
+        .where(
+            table.c.box_id == bindparam("b_box"),
+            table.c.slot == bindparam("b_slot"),
+            or_(table.c.status_at.is_(None), table.c.status_at <= bindparam("b_at")),
+        )
+        .values(status_at=bindparam("b_at"), last_packet_at=bindparam("b_packet"))
     )
 
 
@@ -164,66 +298,85 @@ def _on_change(
     session: Session,
     old: _Held | None,
     status: CameraStatus,
-    box: Box,
-    clears: list[tuple[str, int | None, str]],
+    school_id: int | None,
+    moves: list[AlarmMove],
+    now: datetime,
 ) -> None:
-    """History row and alarms, only where something changed."""
+    """History row and alarm moves, only where something changed."""
+    box_id, slot = status.box_id, status.slot
     state = status.state.value
     old_state = old.state if old is not None else None
-    common: dict[str, Any] = {"session": session, "box_id": status.box_id, "slot": status.slot}
     if state != old_state:
         session.add(
             StatusTransition(
-                box_id=status.box_id,
-                slot=status.slot,
-                from_state=old_state,
-                to_state=state,
-                at=status.since,
+                box_id=box_id, slot=slot, from_state=old_state, to_state=state, at=status.since
             )
         )
         if state in OFFLINE_STATES:
-            alarms.raise_alarm(
-                **common,
-                alarm_type="camera_offline",
-                severity=Severity.MAJOR,
-                message=f"camera {state}" + (f": {status.error}" if status.error else ""),
-                school_id=box.school_id,
-                at=utc_now(),
+            detail = f": {status.error}" if status.error else ""
+            moves.append(
+                raise_(
+                    box_id,
+                    slot,
+                    "camera_offline",
+                    Severity.MAJOR,
+                    f"camera {state}{detail}",
+                    school_id,
+                    now,
+                )
             )
         elif state == "online" and old_state is not None and old_state != "unknown":
-            clears.append((status.box_id, status.slot, "camera_offline"))
-            clears.append((status.box_id, status.slot, "camera_offline_long"))
+            moves.append(clear(box_id, slot, "camera_offline", now))
+            moves.append(clear(box_id, slot, "camera_offline_long", now))
     hd = status.stream.hd if status.stream is not None else None
     old_hd = old.hd if old is not None else None
     if hd is not None and hd != old_hd:
         if hd:
             if old_hd is not None:
-                clears.append((status.box_id, status.slot, "hd_not_met"))
+                moves.append(clear(box_id, slot, "hd_not_met", now))
         else:
             assert status.stream is not None
-            alarms.raise_alarm(
-                **common,
-                alarm_type="hd_not_met",
-                severity=Severity.MINOR,
-                message=f"stream {status.stream.width}x{status.stream.height} is below 1280x720",
-                school_id=box.school_id,
+            size = f"{status.stream.width}x{status.stream.height}"
+            moves.append(
+                raise_(
+                    box_id,
+                    slot,
+                    "hd_not_met",
+                    Severity.MINOR,
+                    f"stream {size} is below 1280x720",
+                    school_id,
+                    now,
+                )
             )
     if status.recording and state == "online" and old is not None and not old.recording:
-        clears.append((status.box_id, status.slot, "recording_gap"))
+        moves.append(clear(box_id, slot, "recording_gap", now))
 
 
 def apply_telemetry(session: Session, items: Sequence[Telemetry]) -> None:
-    """Keep the newest telemetry per box (a compact copy for the API)."""
+    """Keep the newest telemetry per box (a compact copy for the API): one multi-row upsert."""
     newest: dict[str, Telemetry] = {}
     for item in items:
         held = newest.get(item.box_id)
         if held is None or item.sent_at >= held.sent_at:
             newest[item.box_id] = item
-    boxes = _ensure_boxes(session, set(newest))
-    for box_id, item in newest.items():
-        boxes[box_id].telemetry = item.model_dump(
-            mode="json", exclude={"schema_version", "kind", "box_id", "boot_id", "seq"}
-        )
-        boxes[box_id].last_seen = utc_now()
-        session.add(boxes[box_id])
-    session.flush()
+    if not newest:
+        return
+    now = utc_now()
+    insert = dialect_insert(session)
+    stmt = insert(Box)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["box_id"],
+        set_={"telemetry": stmt.excluded.telemetry, "last_seen": stmt.excluded.last_seen},
+    )
+    session.connection().execute(
+        stmt,
+        [
+            {
+                "box_id": box_id,
+                "created_at": now,
+                "last_seen": now,
+                "telemetry": item.model_dump(mode="json", exclude=_TELEMETRY_EXCLUDE),
+            }
+            for box_id, item in sorted(newest.items())
+        ],
+    )

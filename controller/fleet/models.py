@@ -72,6 +72,15 @@ class FleetSummary(SQLModel):
     quality_fault_cameras: int
     cameras_recording: int
     recording_rate: float | None
+    completeness_cameras: int = Field(
+        description="Cameras whose box reported today's recording completeness."
+    )
+    recording_completeness: float | None = Field(
+        description=(
+            "Mean recorded share of today's (UTC) scheduled time over those cameras; a camera "
+            "of an offline box counts what it had recorded when last heard, over the day so far."
+        )
+    )
 
 
 class Availability(SQLModel):

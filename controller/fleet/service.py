@@ -10,6 +10,7 @@ from sqlmodel import Session, col, select
 from controller.auth.scope import Scope
 from controller.core.errors import Invalid
 from controller.core.pagination import paginate
+from controller.core.types import utc_now
 from controller.devices.models import Box, Camera
 from controller.devices.service import get_box, get_camera
 from controller.fleet.models import Availability, FleetSummary, StatusTransition
@@ -54,6 +55,7 @@ def summary(
     with_stream = hd + cameras(col(Camera.hd) == false())
     faulty = cameras(col(Camera.has_fault) == true())
     recording = cameras(live, (col(Camera.recording) == true()))
+    reporting, completeness = _completeness(session, cam_where, now=utc_now())
     return FleetSummary(
         boxes_total=int(boxes_total),
         boxes_online=int(boxes_online),
@@ -67,7 +69,39 @@ def summary(
         quality_fault_cameras=faulty,
         cameras_recording=recording,
         recording_rate=_rate(recording, total),
+        completeness_cameras=reporting,
+        recording_completeness=round(completeness, 4) if completeness is not None else None,
     )
+
+
+def _completeness(
+    session: Session, where: list[ColumnElement[bool]], *, now: datetime
+) -> tuple[int, float | None]:
+    """Mean of today's completeness over the cameras that report it.
+
+    A camera of an online box counts what its box last said (the box is the truth). A camera
+    of an offline box has recorded nothing since it was last heard: it counts the recorded
+    seconds it had then over the day so far (0 if it was last heard before today).
+    """
+    reported = and_(col(Camera.enabled) == true(), col(Camera.completeness).is_not(None), *where)
+    live_count, live_sum = session.exec(
+        select(func.count(), func.coalesce(func.sum(Camera.completeness), 0.0)).where(
+            reported, col(Camera.box_online) == true()
+        )
+    ).one()
+    count, total = int(live_count), float(live_sum or 0.0)
+    day = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    so_far = max((now - day).total_seconds(), 1.0)
+    stale = session.exec(
+        select(Camera.completeness, Camera.status_at).where(
+            reported, col(Camera.box_online) == false()
+        )
+    ).all()
+    for value, heard in stale:
+        count += 1
+        if value is not None and heard is not None and heard >= day:
+            total += value * min((heard - day).total_seconds() / so_far, 1.0)
+    return count, (total / count if count else None)
 
 
 def history(

@@ -25,9 +25,7 @@ def register_fleet_handlers(
     """Births, states, statuses, telemetry, events and config reports."""
 
     def births(session: Session, messages: Sequence[Any]) -> None:
-        seen = presence.apply_births(
-            session, messages, firmware_minimums=settings.firmware_minimums
-        )
+        seen = presence.apply_births(session, messages)
         config.republish_if_behind(session, seen, publisher)
         jobs.republish_pending(session, [b for b, _ in seen], publisher, settings, utc_now())
 

@@ -1,8 +1,13 @@
 """The batch writer: one thread that writes many messages per transaction.
 
-Messages are taken in arrival order and cut into runs of one kind; each run goes to its
-kind's batch handler. A failing batch is retried message by message, so one poisoned message
-is counted and logged while the rest of the batch still lands.
+A batch is split by kind and each kind's messages go to its handler at once, in a fixed order
+(births, then box states, camera statuses, telemetry, events, config reports, then any other
+kind): a handful of statements per batch instead of a few per run of one kind, which is what
+lets one writer keep up with 10,000 messages a second. Handlers keep the order within their
+kind; across kinds the order is chosen so that no outcome depends on arrival order (a birth
+before the stale will it beats, a live status before the events it confirms; see
+`fleet/events.py`). A failing batch is retried message by message, so one poisoned message is
+counted and logged while the rest of the batch still lands.
 """
 
 from __future__ import annotations
@@ -12,7 +17,6 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from itertools import groupby
 
 from sqlalchemy import Engine
 from sqlmodel import Session
@@ -24,6 +28,16 @@ from protocol import Kind, Message
 __all__ = ["BatchWriter"]
 
 log = logging.getLogger(__name__)
+
+KIND_ORDER: tuple[Kind, ...] = (
+    Kind.BIRTH,
+    Kind.STATE,
+    Kind.CAMERA_STATUS,
+    Kind.TELEMETRY,
+    Kind.EVENT,
+    Kind.CONFIG_REPORTED,
+)
+"""The order kinds are written in within one batch; other kinds follow in arrival order."""
 
 
 class BatchWriter:
@@ -132,8 +146,12 @@ class BatchWriter:
             record_reject("write_failed", box_id=message.box_id, detail=f"{message.kind}: {exc}")
 
     def _apply(self, session: Session, batch: list[Message]) -> None:
-        for kind, run in groupby(batch, key=lambda m: m.kind):
-            handler = self._handler_for(Kind(kind))
-            if handler is None:
-                continue
-            handler(session, list(run))
+        by_kind: dict[Kind, list[Message]] = {}
+        for message in batch:
+            by_kind.setdefault(Kind(message.kind), []).append(message)
+        order = [k for k in KIND_ORDER if k in by_kind]
+        order += [k for k in by_kind if k not in KIND_ORDER]
+        for kind in order:
+            handler = self._handler_for(kind)
+            if handler is not None:
+                handler(session, by_kind[kind])

@@ -8,12 +8,12 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, exists, func, or_
 from sqlmodel import Session, col, select
 
-from controller.alarms import service as alarms
+from controller.alarms.bulk import apply_moves, raise_
 from controller.alarms.models import Alarm, Severity
 from controller.core.metrics import BOXES_ONLINE
 from controller.devices.models import Box, Camera
 from controller.fleet.live import OFFLINE_STATES
-from controller.fleet.presence import mark_box_offline
+from controller.fleet.presence import mark_boxes_offline
 
 __all__ = ["camera_offline_long", "silent_boxes", "update_gauges"]
 
@@ -26,8 +26,8 @@ def silent_boxes(session: Session, *, now: datetime, silent_s: float) -> int:
     boxes = session.exec(
         select(Box).where(col(Box.online).is_(True), col(Box.last_seen) < cutoff)
     ).all()
-    for box in boxes:
-        mark_box_offline(session, box, reason="silent", at=now)
+    if boxes:
+        mark_boxes_offline(session, boxes, reason="silent", at=now)
     return len(boxes)
 
 
@@ -50,17 +50,22 @@ def camera_offline_long(session: Session, *, now: datetime, after_s: float) -> i
     cameras = session.exec(
         select(Camera).where(col(Camera.enabled), or_(down_camera, down_box), ~already)
     ).all()
-    for camera in cameras:
-        alarms.raise_alarm(
-            session=session,
-            box_id=camera.box_id,
-            slot=camera.slot,
-            alarm_type="camera_offline_long",
-            severity=Severity.CRITICAL,
-            message=f"camera offline for more than {after_s:.0f} s",
-            school_id=camera.school_id,
-            at=now,
-        )
+    message = f"camera offline for more than {after_s:.0f} s"
+    apply_moves(
+        session,
+        [
+            raise_(
+                c.box_id,
+                c.slot,
+                "camera_offline_long",
+                Severity.CRITICAL,
+                message,
+                c.school_id,
+                now,
+            )
+            for c in cameras
+        ],
+    )
     return len(cameras)
 
 

@@ -40,6 +40,7 @@ from protocol import (
 )
 from protocol.topics import Kind, agent_subscriptions, topic
 from simulator.fleet.catalog import SlotPlan, plan_cameras
+from simulator.fleet.completeness import RecordingDay
 from simulator.fleet.mqtt import ConnectRefused, MqttConnection, Will, connect
 from simulator.fleet.settings import BrokerAddress, FleetSettings, FleetStats
 
@@ -74,6 +75,7 @@ class CameraRuntime:
     faults: list[QualityFault] = field(default_factory=list)
     error: str | None = None
     last_packet_at: datetime | None = None
+    recording_day: RecordingDay | None = None
 
 
 class SimulatedBox:
@@ -101,6 +103,11 @@ class SimulatedBox:
                 state=CameraState.OFFLINE if p.broken else CameraState.ONLINE,
                 since=now,
                 error="no route to camera" if p.broken else None,
+                recording_day=RecordingDay(
+                    now,
+                    share_before=0.0 if p.broken else self.rng.uniform(0.985, 1.0),
+                    down=p.broken,
+                ),
             )
             for p in plan_cameras(self.rng)
         }
@@ -217,6 +224,9 @@ class SimulatedBox:
                 since=camera.since,
                 last_packet_at=camera.last_packet_at,
                 recording=online,
+                completeness=(
+                    camera.recording_day.share(now) if camera.recording_day is not None else None
+                ),
                 stream=camera.plan.stream if online else None,
                 faults=list(camera.faults),
                 error=camera.error,

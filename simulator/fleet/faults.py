@@ -88,6 +88,8 @@ class FaultModel:
         reason = box.rng.choice(_OFFLINE_REASONS)
         went_down = utc_now()
         camera.state, camera.since, camera.error = CameraState.OFFLINE, went_down, reason
+        if camera.recording_day is not None:
+            camera.recording_day.went_down(went_down)
         box.emit(CameraConnectivityEvent(type="camera_offline", slot=slot, reason=reason))
         box.publish_status(slot)
 
@@ -150,6 +152,8 @@ def _camera_back(box: SimulatedBox, slot: int, went_down: datetime) -> None:
     camera = box.cameras[slot]
     back = utc_now()
     camera.state, camera.since, camera.error = CameraState.ONLINE, back, None
+    if camera.recording_day is not None:
+        camera.recording_day.came_up(back)
     box.emit(CameraConnectivityEvent(type="camera_online", slot=slot))
     box.emit(RecordingGapEvent(slot=slot, start=went_down, end=back, reason="camera offline"))
     box.publish_status(slot)

@@ -29,6 +29,7 @@ def settings(database_url: str) -> Settings:
         secret_key=SECRET,
         database_url=database_url,
         ingest_batch_interval_s=0.05,
+        summary_cache_s=0,  # tests read their own writes; the cache has its own test
     )
 
 

@@ -7,7 +7,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -36,6 +36,7 @@ from protocol import (
 )
 from protocol.topics import Kind, box_filter, controller_subscriptions, topic
 from simulator.fleet import FleetSettings, FleetSimulator
+from simulator.fleet.completeness import RecordingDay
 from tests.harness.mosquitto import MosquittoBroker
 from tests.harness.mqtt import TestClient
 
@@ -120,6 +121,8 @@ def test_fleet_speaks_the_protocol_and_breaks_things(
         assert {s.slot for s in statuses if s.box_id == box_id} == set(range(1, 17))
     assert any(s.stream is not None and s.stream.hd for s in statuses)
     assert any(s.kind == Kind.TELEMETRY for s in messages)
+    # Every status says today's recording completeness (RecordingDay's own test below).
+    assert all(s.completeness is not None and 0 <= s.completeness <= 1 for s in statuses)
 
     # A will carries the session of the connection it died with, announced by that birth.
     for will in (m for m in messages if isinstance(m, BoxState) and m.state == "offline"):
@@ -333,3 +336,18 @@ def test_an_unreadable_command_gets_a_clear_error_reply(
     assert reply.error.code == "bad_arguments"
     with pytest.raises(ProtocolError):
         decode(topic(Kind.COMMAND_REQUEST, BOX), bad)
+
+
+def test_recording_day_counts_outages_and_starts_afresh_at_midnight() -> None:
+    start = datetime(2026, 9, 1, 12, 0, tzinfo=UTC)
+    day = RecordingDay(start, share_before=1.0, down=False)
+    assert day.share(start + timedelta(hours=1)) == 1.0
+    day.went_down(start + timedelta(hours=1))
+    day.came_up(start + timedelta(hours=2))
+    assert day.share(start + timedelta(hours=2)) == round(1 - 1 / 14, 4)
+    day.went_down(start + timedelta(hours=11))  # down over midnight
+    assert day.share(start + timedelta(hours=13)) == 0.0  # 01:00, down since 00:00
+    day.came_up(start + timedelta(hours=13))
+    assert day.share(start + timedelta(hours=14)) == 0.5
+    broken = RecordingDay(start, share_before=0.0, down=True)
+    assert broken.share(start + timedelta(hours=6)) == 0.0

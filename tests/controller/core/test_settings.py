@@ -24,14 +24,14 @@ def test_environment_wins_over_the_file(monkeypatch: pytest.MonkeyPatch, tmp_pat
     file.write_text(
         "secret_key: from-the-file-123\n"
         "broker_url: mqtt://broker.example:1883\n"
-        "firmware_minimums: {hikvision: V5.7.0}\n"
+        "recording_gap_alarm_s: 90\n"
     )
     monkeypatch.setenv("SCHOOLCAM_SETTINGS_FILE", str(file))
     monkeypatch.setenv("SCHOOLCAM_BROKER_URL", "mqtt://127.0.0.1:1884")
     settings = Settings()
     assert settings.secret_key == "from-the-file-123"
     assert settings.broker_url == "mqtt://127.0.0.1:1884"
-    assert settings.firmware_minimums == {"hikvision": "V5.7.0"}
+    assert settings.recording_gap_alarm_s == 90
     file.write_text("secret_key: from-the-file-123\nno_such_setting: 1\n")
     with pytest.raises(ValidationError, match="no_such_setting"):
         Settings()

@@ -1,4 +1,4 @@
-"""Events into alarms (historical ones do not move live alarms), firmware minimums, ack."""
+"""Events into alarms (historical ones do not move live alarms), firmware alarms, ack."""
 
 from __future__ import annotations
 
@@ -6,23 +6,14 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from controller.core.settings import Settings
-from controller.fleet.firmware import firmware_below
 from tests.controller.conftest import World
 from tests.controller.messages import BoxSpeaker
 from tests.controller.seed import ingest_messages
 
 
-def test_firmware_versions_compare_as_numbers() -> None:
-    assert firmware_below("V5.5.0", "V5.7.3")
-    assert not firmware_below("V5.10.0", "V5.7.3")
-    assert not firmware_below("2.800.0", "2.800")
-    assert firmware_below("V4", "V4.0.1")
-
-
 def test_events_raise_and_clear_and_ack(
     client: TestClient, engine: Engine, settings: Settings, world: World
 ) -> None:
-    settings = settings.model_copy(update={"firmware_minimums": {"hikvision": "V5.7.0"}})
     box = BoxSpeaker("mh-0001-a", school="mh-0001")
     ingest_messages(engine, settings, [box.birth(slots=2, firmware="V5.5.0")])
     fault = {"type": "quality_fault", "slot": 1, "fault": "occlusion", "state": "raised"}
@@ -50,6 +41,8 @@ def test_events_raise_and_clear_and_ack(
         ("disk_pressure", None),
         ("firmware_outdated", 1),
         ("firmware_outdated", 2),
+        ("firmware_vulnerable", 1),
+        ("firmware_vulnerable", 2),
         ("quality_occlusion", 1),
     ]
     occlusion = next(a for a in active if a["type"] == "quality_occlusion")
