@@ -11,7 +11,6 @@ never kill the network loop.
 from __future__ import annotations
 
 import logging
-import random
 import ssl
 import threading
 from collections.abc import Callable
@@ -24,6 +23,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from agent.config import BrokerSettings
+from agent.link.backoff import Backoff
 from agent.link.clock import Clock
 
 __all__ = [
@@ -97,6 +97,7 @@ class LinkState:
     subscribe_refused: dict[str, int] = field(default_factory=dict)  # SUBACK failure, by filter
     protocol: str = "5"
     rtt_ms: float | None = None
+    backoff_s: float | None = None  # the wait before the next attempt while the link is down
 
 
 class MqttLink:
@@ -110,6 +111,7 @@ class MqttLink:
         *,
         next_session: Callable[[], int],
         clock: Clock,
+        backoff: Backoff | None = None,
     ) -> None:
         self.box_id = box_id
         self.settings = settings
@@ -118,6 +120,7 @@ class MqttLink:
         self._target = parse_broker_url(settings.url)
         self._next_session = next_session
         self._clock = clock
+        self.backoff = backoff or Backoff(cap_s=settings.reconnect_max_s)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._client: mqtt.Client | None = None
@@ -127,6 +130,7 @@ class MqttLink:
         self._sent_lock = threading.Lock()
         self._connack = False
         self._answered = False
+        self._protocol_kept = False  # a version got a CONNACK: no more alternating this run
         self.connack_timeout_s = CONNACK_TIMEOUT_S
 
     # -- lifecycle -----------------------------------------------------------------------
@@ -194,7 +198,6 @@ class MqttLink:
     # -- the loop ------------------------------------------------------------------------
 
     def _run(self) -> None:
-        failures = 0
         while not self._stop.is_set():
             try:
                 connected = self._connect_once()
@@ -203,11 +206,11 @@ class MqttLink:
                 connected = False
             if self._stop.is_set():
                 break
-            failures = 0 if connected else failures + 1
-            delay = min(self.settings.reconnect_max_s, 0.5 * 2 ** min(failures, 10))
-            delay *= random.uniform(0.8, 1.0)
+            delay = self.backoff.next_delay(connected)
+            self.state.backoff_s = delay
             log.info("MQTT link down; next attempt in %.1f s", delay)
             self._stop.wait(delay)
+            self.state.backoff_s = None
 
     def _connect_once(self) -> bool:
         """One connection from attempt to loss; True if it got as far as a CONNACK."""
@@ -268,7 +271,7 @@ class MqttLink:
         between 5 and 3.1.1; the first version that gets a CONNACK is kept for this run.
         """
         tried = self.state.protocol
-        if self.settings.protocol == "5":
+        if self.settings.protocol == "5" and not self._protocol_kept:
             self.state.protocol = "3.1.1" if tried == "5" else "5"
         log.warning(
             "broker %s:%d %s to an MQTT %s CONNECT; check the TLS client certificate and the "
@@ -327,6 +330,7 @@ class MqttLink:
                 self.state.protocol = "3.1.1"
             return
         self._connack = True
+        self._protocol_kept = True  # a broker that stalls later is not a 3.1.1-only broker
         self.state.up = True
         self.state.connects += 1
         if self.state.connects > 1:

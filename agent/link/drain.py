@@ -44,6 +44,7 @@ class OutboxDrainer:
         self._inflight: dict[int, int] = {}  # mid -> row id
         self._acked: list[int] = []  # mids acknowledged, not yet applied
         self._cursor = 0  # last row id handed to the link on this connection
+        self._connection = 0  # bumped by link_up; a send begun on an older one stops
         self._historical_upto = outbox.last_id()  # rows up to here are replays
         self._tokens = 1.0
         self._last_refill = clock.monotonic()
@@ -75,6 +76,7 @@ class OutboxDrainer:
             self._inflight.clear()
             self._acked.clear()
             self._cursor = 0
+            self._connection += 1
             self._historical_upto = self.outbox.last_id()
         self._wake.set()
 
@@ -133,12 +135,19 @@ class OutboxDrainer:
                 self._stop.wait((1 - self._tokens) / self.rate_per_s)
                 self._wake.set()
             return
-        rows = self.outbox.after(self._cursor, room)
+        with self._lock:
+            connection, cursor = self._connection, self._cursor
+        rows = self.outbox.after(cursor, room)
         for row in rows:
             mid = self.link.publish(row.topic, self._payload(row), row.qos, row.retain)
             if mid is None:
                 return  # link went down; link_up rewinds
             with self._lock:
+                if self._connection != connection:
+                    # The link dropped and came back while these rows were being sent: the
+                    # cursor was rewound for the new connection and must not jump past rows
+                    # that were in flight on the old one. The row is sent again from there.
+                    return
                 self._inflight[mid] = row.id
                 self._cursor = row.id
             self._tokens -= 1

@@ -3,7 +3,7 @@
 Rows are kept in SQLite (WAL) in the agent's state directory, in append order, until the
 broker acknowledges them (PUBACK). The store is bounded by row count and bytes; when full the
 configured drop policy decides what goes, and every dropped row is counted (persistently) so
-the loss is reported, never silent.
+the loss is reported, never silent; the log gets one line per burst of drops (`drops.DropLog`).
 """
 
 from __future__ import annotations
@@ -14,6 +14,9 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
+
+from agent.link.clock import Clock, SystemClock
+from agent.link.drops import DropLog
 
 __all__ = ["Outbox", "OutboxFull", "OutboxRow"]
 
@@ -56,12 +59,14 @@ class Outbox:
         max_events: int,
         max_bytes: int,
         drop_policy: Literal["drop_oldest", "drop_newest"] = "drop_oldest",
+        clock: Clock | None = None,
     ) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self.max_events = max_events
         self.max_bytes = max_bytes
         self.drop_policy = drop_policy
+        self.drop_log = DropLog(drop_policy, clock or SystemClock())
         self._lock = threading.Lock()
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
@@ -82,26 +87,41 @@ class Outbox:
         with self._lock:
             if size > self.max_bytes:
                 self._count_dropped(1)
+                log.warning(
+                    "a %d-byte message on %s exceeds the whole outbox (%d B); dropped (%d ever)",
+                    size,
+                    topic,
+                    self.max_bytes,
+                    self._dropped,
+                )
                 raise OutboxFull(f"a {size}-byte message exceeds the outbox ({self.max_bytes} B)")
             over = self._count + 1 > self.max_events or self._bytes + size > self.max_bytes
             if over and self.drop_policy == "drop_newest":
                 self._count_dropped(1)
+                self.drop_log.dropped(1, self._dropped, self._full("the newest is refused"))
                 raise OutboxFull(
                     f"outbox full ({self._count} messages, {self._bytes} B); newest dropped"
                 )
             with self._db:
                 self._db.execute("BEGIN")
-                if over:
-                    self._drop_oldest_locked(size)
+                dropped = self._drop_oldest_locked(size) if over else 0
                 cursor = self._db.execute(
                     "INSERT INTO outbox (topic, payload, qos, retain) VALUES (?, ?, ?, ?)",
                     (topic, payload, qos, int(retain)),
                 )
             self._count += 1
             self._bytes += size
+            if dropped:
+                self.drop_log.dropped(dropped, self._dropped, self._full("the oldest go"))
+            else:
+                self.drop_log.relieved(self._dropped)
             return int(cursor.lastrowid or 0)
 
-    def _drop_oldest_locked(self, incoming: int) -> None:
+    def _full(self, what: str) -> str:
+        return f"outbox full ({self.max_events} messages / {self.max_bytes} B at most); {what}"
+
+    def _drop_oldest_locked(self, incoming: int) -> int:
+        """Delete the oldest rows until `incoming` bytes fit; how many went (counted)."""
         dropped = 0
         while self._count > 0 and (
             self._count + 1 > self.max_events or self._bytes + incoming > self.max_bytes
@@ -116,7 +136,7 @@ class Outbox:
             self._bytes -= sum(int(r[1]) for r in rows)
             dropped += len(rows)
         self._count_dropped(dropped, in_transaction=True)
-        log.warning("outbox full: dropped the %d oldest message(s) (policy drop_oldest)", dropped)
+        return dropped
 
     def _count_dropped(self, n: int, *, in_transaction: bool = False) -> None:
         self._dropped += n

@@ -83,8 +83,8 @@ class Publisher:
             self.outbox.append(
                 topic_for(message), payload, qos=delivery.qos, retain=delivery.retain
             )
-        except OutboxFull as exc:
-            log.warning("%s seq %d dropped: %s", message.kind, message.seq, exc)
+        except OutboxFull as exc:  # counted by the outbox, logged once per burst there
+            log.debug("%s seq %d dropped: %s", message.kind, message.seq, exc)
             return False
         except sqlite3.Error as exc:  # full or broken disk: count it, keep the box running
             self.outbox_errors += 1

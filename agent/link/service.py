@@ -78,6 +78,7 @@ class LinkService:
             max_events=box.max_events,
             max_bytes=box.max_bytes,
             drop_policy=box.drop_policy,
+            clock=self.clock,
         )
         self.link = MqttLink(
             config.box_id,
@@ -181,6 +182,7 @@ class LinkService:
             "link_subscribe_refused": dict(state.subscribe_refused),
             "link_protocol": state.protocol,
             "uplink_rtt_ms": state.rtt_ms,
+            "link_backoff_s": state.backoff_s,
             "session": self.link.session,
             "boot_id": self.session.boot_id,
             "outbox_backlog": self.outbox.backlog,

@@ -57,6 +57,13 @@ class MosquittoBroker:
         return f"{scheme}://{self.host}:{self.port}"
 
     @property
+    def pid(self) -> int:
+        """PID of the running broker (to freeze it with SIGSTOP, say); error if stopped."""
+        if self._process is None or self._process.poll() is not None:
+            raise RuntimeError("the broker is not running")
+        return int(self._process.pid)
+
+    @property
     def running(self) -> bool:
         return self._process is not None and self._process.poll() is None
 

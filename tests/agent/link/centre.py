@@ -55,6 +55,7 @@ class Centre:
         cert: tuple[Path, Path] | None = None,
     ) -> None:
         self.received: list[Message] = []
+        self.arrived: list[float] = []  # time.monotonic() of each received message, in step
         self.refused: list[ProtocolError] = []
         self._cond = threading.Condition()
         self._ready = threading.Event()
@@ -100,6 +101,7 @@ class Centre:
         with self._cond:
             try:
                 self.received.append(decode(message.topic, message.payload))
+                self.arrived.append(time.monotonic())
             except ProtocolError as exc:
                 self.refused.append(exc)
             self._cond.notify_all()
@@ -123,6 +125,12 @@ class Centre:
     def of(self, kind: Kind) -> list[Any]:
         with self._cond:
             return [m for m in self.received if m.kind == kind]
+
+    def timed(self, kind: Kind) -> list[tuple[float, Any]]:
+        """(arrival time, message) of every received message of `kind`, in arrival order."""
+        with self._cond:
+            pairs = zip(self.arrived, self.received, strict=True)
+            return [(t, m) for t, m in pairs if m.kind == kind]
 
     def send(self, message: Envelope, *, retain: bool | None = None) -> None:
         from protocol import delivery_for
