@@ -30,6 +30,10 @@ def _settings() -> Settings:
         raise typer.Exit(2) from exc
 
 
+def _with_writer_process(settings: Settings, flag: bool) -> Settings:
+    return settings.model_copy(update={"ingest_writer_process": True}) if flag else settings
+
+
 @app.command()
 def version() -> None:
     """Print the version."""
@@ -51,13 +55,16 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     no_ingest: Annotated[bool, typer.Option("--no-ingest", help="API only.")] = False,
+    writer_process: Annotated[
+        bool, typer.Option("--writer-process", help="Decode and write ingest in a child process.")
+    ] = False,
 ) -> None:
     """Run the API (and, unless --no-ingest, ingest and sweeps) in one process."""
     import uvicorn
 
     from controller.runtime import Controller
 
-    settings = _settings()
+    settings = _with_writer_process(_settings(), writer_process)
     controller = Controller(settings, ingest=not no_ingest)
     controller.start(wait_s=2.0)  # the API serves even while the broker is away
     try:
@@ -67,18 +74,26 @@ def serve(
 
 
 @app.command()
-def ingest() -> None:
-    """Run ingest and sweeps only, until SIGINT/SIGTERM."""
+def ingest(
+    writer_process: Annotated[
+        bool, typer.Option("--writer-process", help="Decode and write in a child process.")
+    ] = False,
+) -> None:
+    """Run ingest and sweeps only, until SIGINT/SIGTERM (or until the writer keeps dying)."""
     from controller.runtime import Controller
 
-    settings = _settings()
+    settings = _with_writer_process(_settings(), writer_process)
     controller = Controller(settings, ingest=True)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     controller.start()
+    link = controller.ingest.link if controller.ingest is not None else None
     try:
-        stop.wait()
+        while not stop.wait(1.0):
+            if link is not None and link.failed.is_set():
+                typer.echo("ingest writer keeps dying; stopping", err=True)
+                raise typer.Exit(1)
     finally:
         controller.stop()
 

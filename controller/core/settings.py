@@ -75,6 +75,10 @@ class Settings(BaseSettings):
     ingest_queue_max: int = Field(
         default=200_000, ge=100, description="Messages held for the writer before back-pressure."
     )
+    ingest_writer_process: bool = Field(
+        default=False,
+        description="Decode and write in a separate process; the MQTT receiver only receives.",
+    )
     sweep_interval_s: float = Field(default=5.0, gt=0, description="Seconds between sweeps.")
     camera_offline_alarm_s: float = Field(
         default=300, ge=0, description="Raise camera_offline_long after this many seconds."

@@ -59,6 +59,11 @@ class Dispatcher:
     def kinds(self) -> list[Kind]:
         return sorted(self._routes)
 
+    @property
+    def direct_kinds(self) -> list[Kind]:
+        """Kinds handled at once rather than batched (a split ingest keeps them local)."""
+        return sorted(k for k, r in self._routes.items() if r.direct is not None)
+
     def handle(self, topic: str, payload: bytes) -> None:
         """Entry point from MQTT; never raises."""
         try:
