@@ -36,9 +36,17 @@ DB_LATENCY = Histogram(
 BOXES_ONLINE = Gauge("schoolcam_boxes_online", "Boxes currently online.")
 
 
+QUIET_REJECTS = frozenset({"duplicate"})
+"""Reasons logged at DEBUG only; every reject is still counted by reason."""
+
+
 def record_reject(reason: str, *, box_id: str | None, detail: str) -> None:
     """Count and log one refused message; nothing is dropped without a trace."""
     INGEST_REJECTS.labels(reason=reason).inc()
-    log.warning(
-        "ingest rejected message", extra={"reason": reason, "box_id": box_id, "detail": detail}
+    # QoS 1 is at-least-once: re-sent duplicates are expected traffic, counted but not shouted.
+    level = logging.DEBUG if reason in QUIET_REJECTS else logging.WARNING
+    log.log(
+        level,
+        "ingest rejected message",
+        extra={"reason": reason, "box_id": box_id, "detail": detail},
     )
