@@ -340,9 +340,12 @@ class CameraPipeline:
                 raise CommandFailed(CommandErrorCode.CAMERA_OFFLINE, str(exc)) from exc
             taken_at = self._clock()
         else:
-            if worker.view().state != CameraState.ONLINE:
+            state = worker.view().state
+            if state not in (CameraState.ONLINE, CameraState.CONNECTING):
+                # A camera still connecting gets until the deadline to send its first keyframe;
+                # one known to be down is answered at once.
                 raise CommandFailed(
-                    CommandErrorCode.CAMERA_OFFLINE, f"camera {slot} is not delivering"
+                    CommandErrorCode.CAMERA_OFFLINE, f"camera {slot} is {state.value}"
                 )
             request = worker.request_snapshot()
             if not request.wait(timeout):

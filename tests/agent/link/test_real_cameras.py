@@ -43,6 +43,7 @@ def test_unplug_replug_and_snapshot(
         def status(slot: int, state: CameraState) -> Callable[[Any], bool]:
             return lambda m: m.kind == Kind.CAMERA_STATUS and m.slot == slot and m.state == state
 
+        centre.wait_for(status(1, CameraState.ONLINE), timeout=30)
         centre.wait_for(status(2, CameraState.ONLINE), timeout=30)
         centre.send(
             CommandRequest(
