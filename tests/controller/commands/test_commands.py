@@ -97,7 +97,6 @@ def test_snapshot_ptz_probe_and_errors_round_trip(
         assert got.status_code == 404
 
 
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_offline_box_fails_fast_and_a_silent_box_times_out(
     centre: Centre, broker: MosquittoBroker, world: World
 ) -> None:

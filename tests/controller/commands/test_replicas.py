@@ -35,7 +35,6 @@ def replicas(
             replica.stop()
 
 
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_every_reply_finds_the_replica_that_asked(
     replicas: list[Controller], broker: MosquittoBroker, world: World
 ) -> None:

@@ -116,7 +116,6 @@ def test_upload_resumes_refuses_and_then_serves_ranges(
     assert media_client.get(clip_url, headers=world.headers("school_a")).status_code == 200
 
 
-@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
 def test_an_upload_that_is_not_an_mp4_fails_the_job(
     media_client: TestClient, engine: Engine, world: World
 ) -> None:
