@@ -34,6 +34,7 @@ def banner(demo: Demo) -> str:
         if options.faults
         else "off (--no-faults)"
     )
+    agents = f"{options.agents} agent" + ("" if options.agents == 1 else "s")
     return f"""
 schoolcam demo is running (data in {demo.data_dir})
 
@@ -41,7 +42,7 @@ schoolcam demo is running (data in {demo.data_dir})
   API docs    {url}/docs
   broker      {demo.broker_url} ({demo.broker_kind})
   district    {DISTRICT_NAME}: {len(demo.schools)} schools ({mix})
-  real boxes  {options.agents} agents recording {cameras} simulated RTSP cameras
+  real boxes  {agents} recording {cameras} simulated RTSP cameras
   simulated   {options.schools} school boxes (real protocol, no video)
   faults      {faults}
 
