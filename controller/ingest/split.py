@@ -201,10 +201,10 @@ class WriterLink:
             while acks.poll(wait_s):
                 ack: Ack = acks.recv()
                 wait_s = 0
-                with self._cond:
+                with self._cond:  # count before the batch leaves `_unacked`: idle means counted
+                    self.written += ack.written
                     for _ in range(min(ack.batches, len(self._unacked))):
                         self._unacked.popleft()
-                self.written += ack.written
                 for kind, count in ack.kinds.items():
                     INGEST_MESSAGES.labels(kind=kind).inc(count)
                 for reason, count in ack.rejects.items():
