@@ -26,6 +26,7 @@ from agent.index import RecordingIndex
 from agent.interfaces import CameraView, EventSink
 from agent.keyframes import KeyframeDecoder
 from agent.recorder import RecorderError, SegmentRecorder
+from agent.roles import PeriodicRole
 from agent.snapshot import SnapshotRequest
 from agent.source import OpenSource, SourceError, UnsupportedCodec, UnsupportedUrl, open_source
 from agent.stats import StreamStatsTracker
@@ -569,29 +570,17 @@ class CameraWorker:
             self._sink.camera_changed(self.slot)
 
 
-class Watchdog:
+class Watchdog(PeriodicRole):
     """Judges every worker once a second by when its last packet arrived."""
 
     def __init__(self, workers: Callable[[], list[CameraWorker]], interval_s: float = 1.0) -> None:
+        super().__init__("camera-watchdog", interval_s, join_timeout_s=5.0)
         self._workers = workers
-        self.interval_s = interval_s
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="camera-watchdog")
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(5)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval_s):
-            now = time.monotonic()
-            for worker in self._workers():
-                try:
-                    worker.watchdog(now)
-                except Exception:
-                    log.exception("slot %s: watchdog check failed", worker.slot)
+    def tick(self) -> None:
+        now = time.monotonic()
+        for worker in self._workers():
+            try:
+                worker.watchdog(now)
+            except Exception:
+                log.exception("slot %s: watchdog check failed", worker.slot)

@@ -11,7 +11,6 @@ sweep runs from here too.
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -19,6 +18,7 @@ from pathlib import Path
 
 from agent.index import RecordingIndex, Segment
 from agent.interfaces import EventSink
+from agent.roles import PeriodicRole
 from agent.storage import DiskUsageFn, ReconcileReport, disk_usage, free_percent, reconcile
 from protocol import DiskPressureEvent, RecordingConfig, RetentionPurgeEvent, utc_now
 
@@ -40,7 +40,7 @@ class PurgeOutcome:
     free_percent: float = 100.0
 
 
-class Retention:
+class Retention(PeriodicRole):
     """The retention and reconcile role; one per box."""
 
     def __init__(
@@ -56,6 +56,7 @@ class Retention:
         interval_s: float = 60.0,
         sweep_every: int = 10,
     ) -> None:
+        super().__init__("retention", interval_s, join_timeout_s=10.0, tick_at_start=True)
         self.index = index
         self.root = root
         self._sink = sink
@@ -63,32 +64,19 @@ class Retention:
         self._active = active_paths
         self._clock = clock
         self._usage = usage
-        self.interval_s = interval_s
         self._sweep_every = sweep_every
+        self._runs = 0
         self._pressure = False
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="retention")
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(10)
-
-    def _run(self) -> None:
-        runs = 0
-        while not self._stop.is_set():
-            try:
-                self.run_once()
-                if runs % self._sweep_every == 0:
-                    self.sweep()
-            except Exception:
-                log.exception("retention pass failed; trying again in %.0f s", self.interval_s)
-            runs += 1
-            self._stop.wait(self.interval_s)
+    def tick(self) -> None:
+        """One pass; every `sweep_every` passes (the first included) a reconcile sweep too."""
+        runs, self._runs = self._runs, self._runs + 1
+        try:
+            self.run_once()
+            if runs % self._sweep_every == 0:
+                self.sweep()
+        except Exception:
+            log.exception("retention pass failed; trying again in %.0f s", self.interval_s)
 
     def sweep(self, *, repair_open: bool = False) -> ReconcileReport:
         """Reconcile index and files (see agent.storage.reconcile)."""

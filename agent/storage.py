@@ -20,6 +20,7 @@ from pathlib import Path
 import av
 
 from agent.index import RecordingIndex
+from agent.roles import PeriodicRole
 
 __all__ = [
     "DiskUsageFn",
@@ -178,39 +179,27 @@ def _remove(path: Path, report: ReconcileReport) -> None:
         log.error("cannot remove %s: %s", path, exc.strerror)
 
 
-class StorageWatch:
+class StorageWatch(PeriodicRole):
     """Re-checks an unusable store every `interval_s`; tells `on_restored` when it works again."""
 
     def __init__(
         self, directory: Path, on_restored: Callable[[], None], *, interval_s: float = 30.0
     ) -> None:
+        super().__init__("storage-watch", interval_s, join_timeout_s=5.0)
         self.directory = directory
         self._on_restored = on_restored
-        self.interval_s = interval_s
         self._broken = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
     def broken(self) -> None:
         """Something failed to write; start checking."""
         self._broken.set()
 
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="storage-watch")
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(5)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval_s):
-            if not self._broken.is_set():
-                continue
-            try:
-                if check_writable(self.directory) is None:
-                    self._broken.clear()
-                    self._on_restored()
-            except Exception:
-                log.exception("storage check of %s failed", self.directory)
+    def tick(self) -> None:
+        if not self._broken.is_set():
+            return
+        try:
+            if check_writable(self.directory) is None:
+                self._broken.clear()
+                self._on_restored()
+        except Exception:
+            log.exception("storage check of %s failed", self.directory)

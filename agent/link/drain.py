@@ -14,6 +14,7 @@ import threading
 from agent.link.client import MqttLink
 from agent.link.clock import Clock
 from agent.link.outbox import Outbox, OutboxRow
+from agent.roles import PeriodicRole
 from protocol import ProtocolError, decode, encode
 
 __all__ = ["OutboxDrainer"]
@@ -21,7 +22,7 @@ __all__ = ["OutboxDrainer"]
 log = logging.getLogger(__name__)
 
 
-class OutboxDrainer:
+class OutboxDrainer(PeriodicRole):
     """The role that moves outbox rows onto the link and deletes them on PUBACK."""
 
     def __init__(
@@ -33,13 +34,12 @@ class OutboxDrainer:
         max_inflight: int,
         clock: Clock,
     ) -> None:
+        super().__init__("link-outbox", 0.5, join_timeout_s=2.0, daemon=True)
         self.outbox = outbox
         self.link = link
         self.rate_per_s = rate_per_s
         self.max_inflight = max_inflight
         self._clock = clock
-        self._stop = threading.Event()
-        self._wake = threading.Event()
         self._lock = threading.Lock()
         self._inflight: dict[int, int] = {}  # mid -> row id
         self._acked: list[int] = []  # mids acknowledged, not yet applied
@@ -48,25 +48,14 @@ class OutboxDrainer:
         self._historical_upto = outbox.last_id()  # rows up to here are replays
         self._tokens = 1.0
         self._last_refill = clock.monotonic()
-        self._thread: threading.Thread | None = None
         self.sent = 0
         self.replayed = 0
         self.refused_count = 0
 
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name="link-outbox", daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout: float = 2.0) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
+    def stop(self, timeout: float | None = None) -> None:
+        """Stop the loop, then apply the acknowledgements that arrived meanwhile."""
+        super().stop(timeout)
         self._flush_acks()
-
-    def wake(self) -> None:
-        """Something was appended or acknowledged; look again now."""
-        self._wake.set()
 
     # -- link events (network thread) ----------------------------------------------------
 
@@ -78,7 +67,7 @@ class OutboxDrainer:
             self._cursor = 0
             self._connection += 1
             self._historical_upto = self.outbox.last_id()
-        self._wake.set()
+        self.wake()
 
     def link_down(self) -> None:
         with self._lock:
@@ -88,14 +77,14 @@ class OutboxDrainer:
     def acknowledged(self, mid: int) -> None:
         with self._lock:
             self._acked.append(mid)
-        self._wake.set()
+        self.wake()
 
     def refused(self, mid: int) -> None:
         """The broker answered with a failure code: the row stays stored, sent again on replay."""
         with self._lock:
             if self._inflight.pop(mid, None) is not None:
                 self.refused_count += 1
-        self._wake.set()
+        self.wake()
 
     @property
     def inflight(self) -> int:
@@ -103,17 +92,15 @@ class OutboxDrainer:
 
     # -- the loop ------------------------------------------------------------------------
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self._wake.wait(0.5)
-            self._wake.clear()
-            try:
-                self._flush_acks()
-                if self.link.connected:
-                    self._send_some()
-            except Exception:
-                log.exception("outbox drain step failed (backlog %d)", self.outbox.backlog)
-                self._stop.wait(1.0)
+    def tick(self) -> None:
+        """Apply acknowledgements, then send what the rate and the in-flight cap allow."""
+        try:
+            self._flush_acks()
+            if self.link.connected:
+                self._send_some()
+        except Exception:
+            log.exception("outbox drain step failed (backlog %d)", self.outbox.backlog)
+            self._stop_event.wait(1.0)
 
     def _flush_acks(self) -> None:
         with self._lock:
@@ -132,8 +119,8 @@ class OutboxDrainer:
         room = min(self.max_inflight - len(self._inflight), int(self._tokens))
         if room <= 0:
             if self._tokens < 1:
-                self._stop.wait((1 - self._tokens) / self.rate_per_s)
-                self._wake.set()
+                self._stop_event.wait((1 - self._tokens) / self.rate_per_s)
+                self.wake()
             return
         with self._lock:
             connection, cursor = self._connection, self._cursor
@@ -153,7 +140,7 @@ class OutboxDrainer:
             self._tokens -= 1
             self.sent += 1
         if len(rows) == room and room > 0:
-            self._wake.set()  # more may be waiting
+            self.wake()  # more may be waiting
 
     def _payload(self, row: OutboxRow) -> bytes:
         if row.id > self._historical_upto:

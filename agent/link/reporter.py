@@ -18,6 +18,7 @@ from typing import Any
 from agent.interfaces import CameraView, Pipeline
 from agent.link.clock import Clock
 from agent.link.publisher import Publisher
+from agent.roles import PeriodicRole
 from protocol import CameraState, CameraStatus, Event, EventBody, ReportingConfig, Telemetry
 
 __all__ = ["Reporter"]
@@ -25,7 +26,7 @@ __all__ = ["Reporter"]
 log = logging.getLogger(__name__)
 
 
-class Reporter:
+class Reporter(PeriodicRole):
     """EventSink implementation plus the status-heartbeat and telemetry loop."""
 
     def __init__(
@@ -36,6 +37,7 @@ class Reporter:
         telemetry_figures: Callable[[], dict[str, Any]],
         clock: Clock,
     ) -> None:
+        super().__init__("link-reporter", 1.0, join_timeout_s=2.0, daemon=True, tick_at_start=True)
         self.publisher = publisher
         self._reporting = reporting
         self._figures = telemetry_figures
@@ -44,9 +46,6 @@ class Reporter:
         self._lock = threading.Lock()
         self._dirty: set[int] = set()
         self._resend_all = False
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         now = clock.monotonic()
         self._next_heartbeat = now
         self._next_telemetry = now
@@ -74,39 +73,29 @@ class Reporter:
         """Publish this camera's status soon (from the reporter thread, never the caller's)."""
         with self._lock:
             self._dirty.add(slot)
-        self._wake.set()
+        self.wake()
 
     # -- lifecycle -----------------------------------------------------------------------
 
-    def start(self, pipeline: Pipeline) -> None:
-        self._pipeline = pipeline
-        self._thread = threading.Thread(target=self._run, name="link-reporter", daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout: float = 2.0) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
+    def start(self, pipeline: Pipeline | None = None) -> None:
+        """Start reporting on `pipeline` (required before the first start)."""
+        if pipeline is not None:
+            self._pipeline = pipeline
+        super().start()
 
     def link_up(self) -> None:
         """After every connect the centre gets every camera's status again."""
         with self._lock:
             self._resend_all = True
-        self._wake.set()
+        self.wake()
 
     # -- the loop ------------------------------------------------------------------------
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.tick()
-            except Exception:
-                log.exception("reporter cycle failed")
-            now = self._clock.monotonic()
-            wait = max(0.05, min(self._next_heartbeat, self._next_telemetry) - now)
-            self._wake.wait(min(wait, 1.0))
-            self._wake.clear()
+    def next_wait_s(self) -> float:
+        """Until the heartbeat or telemetry is due, at most a second (intervals may change)."""
+        now = self._clock.monotonic()
+        wait = max(0.05, min(self._next_heartbeat, self._next_telemetry) - now)
+        return min(wait, 1.0)
 
     def tick(self) -> None:
         """Do whatever is due now: changed statuses, the heartbeat, telemetry."""
