@@ -8,6 +8,9 @@ its readiness line and then drives it over the control channel::
         url = cameras.url(3)  # rtsp://127.0.0.1:<port>/cam3
         cameras.set_fault(3, Fault.BLACK)
 
+    # camera 2 sends H.265, camera 3 wants a login
+    CameraSimulator(count=4, hevc={2}, logins={3: ("viewer", "secret")})
+
 The server is a child process that exits when we stop it, and also when this process dies
 (it watches its stdin), so a killed test run leaves no camera server behind.
 """
@@ -23,10 +26,12 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Collection, Mapping
 from enum import StrEnum
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Self
+from urllib.parse import quote
 
 from simulator.clips import ensure_clips
 
@@ -44,6 +49,7 @@ logger = logging.getLogger(__name__)
 SERVER_SCRIPT = Path(__file__).with_name("rtsp_server.py")
 DEFAULT_GST_PYTHON = "/usr/bin/python3"
 CONTROL_HOST = "127.0.0.1"
+AUTH_ENV = "SCHOOLCAM_SIM_AUTH"  # read by rtsp_server.py (which cannot import us)
 
 
 class Fault(StrEnum):
@@ -57,6 +63,7 @@ class Fault(StrEnum):
     BLUR = "blur"  # out of focus
     COVER = "cover"  # something dark over the lens
     LOWRES = "lowres"  # the main stream drops to 640x360
+    NOKEY = "nokey"  # only P-frames: every keyframe is left out until cleared
 
 
 class CameraSimulatorError(RuntimeError):
@@ -98,15 +105,25 @@ class CameraSimulator:
         startup_timeout: float = 30.0,
         log_level: str = "WARNING",
         inherit_stderr: bool = False,
+        hevc: Collection[int] = (),
+        logins: Mapping[int, tuple[str, str]] | None = None,
     ) -> None:
         """``port``/``control_port`` 0 let the server pick free ports (no race with others).
 
         ``manifest`` serves clips made earlier instead of making them from ``cache_dir``;
         ``inherit_stderr`` shows the server's log on our stderr (the CLI) instead of
-        keeping it for error messages (the tests).
+        keeping it for error messages (the tests). ``hevc`` names the cameras that send
+        H.265 instead of H.264; ``logins`` gives cameras a (user, password) they require
+        (RTSP basic authentication; the password reaches the server through its
+        environment, never its command line).
         """
         if count < 1:
             raise ValueError("count must be at least 1")
+        self.hevc = frozenset(hevc)
+        self.logins = dict(logins or {})
+        for cam in (*self.hevc, *self.logins):
+            if isinstance(cam, bool) or not isinstance(cam, int) or not 1 <= cam <= count:
+                raise ValueError(f"no camera {cam!r}: cameras are 1..{count}")
         self.count = count
         self.host = host
         self._port = port
@@ -146,6 +163,12 @@ class CameraSimulator:
             self._log_level,
             "--exit-on-stdin-eof",
         ]
+        if self.hevc:
+            command += ["--hevc", ",".join(str(cam) for cam in sorted(self.hevc))]
+        environment = None
+        if self.logins:
+            logins = {str(cam): list(login) for cam, login in self.logins.items()}
+            environment = {**os.environ, AUTH_ENV: json.dumps(logins)}
         # Kept open while the server runs, so its last words can go into our errors.
         self._stderr = None if self._inherit_stderr else tempfile.TemporaryFile()  # noqa: SIM115
         try:
@@ -154,6 +177,7 @@ class CameraSimulator:
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=self._stderr,
+                env=environment,
                 # Its own session: a Ctrl-C reaches us, and we stop the server in order.
                 start_new_session=True,
             )
@@ -230,6 +254,12 @@ class CameraSimulator:
         self._check_camera(cam)
         host = "127.0.0.1" if self.host in ("0.0.0.0", "") else self.host
         return f"rtsp://{host}:{self.rtsp_port}/cam{cam}{'/sub' if sub else ''}"
+
+    def login_url(self, cam: int, user: str, password: str, sub: bool = False) -> str:
+        """``url(cam)`` with a login in it (any login: a test may want a wrong one)."""
+        plain = self.url(cam, sub)
+        userinfo = f"{quote(user, safe='')}:{quote(password, safe='')}"
+        return plain.replace("rtsp://", f"rtsp://{userinfo}@", 1)
 
     def urls(self, sub: bool = False) -> list[str]:
         return [self.url(cam, sub) for cam in range(1, self.count + 1)]

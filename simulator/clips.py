@@ -1,4 +1,4 @@
-"""Pre-encoded H.264 clips for the simulated cameras.
+"""Pre-encoded H.264 and H.265 clips for the simulated cameras.
 
 The camera server only loops these files, so sixteen cameras cost almost no CPU: encoding
 happens once, here, and the result is cached. Every clip has the same timing (25 fps, one
@@ -6,8 +6,12 @@ IDR frame with SPS/PPS every 25 frames, no B-frames, the same length), so the se
 switch a camera from one clip to another on any keyframe boundary.
 
 The cache holds one Annex-B file per clip and a manifest that tells the server which file
-shows which picture on which stream. ``RECIPE_VERSION`` is part of every file name: change
-it whenever a recipe changes: the next run makes fresh clips and drops the older ones.
+shows which picture on which stream, in which codec. H.265 cameras show the clean picture
+only (their faults fall back to it, except the ones that need no other clip); that is enough
+to prove an H.265 stream is recorded and checked like an H.264 one.
+
+``RECIPE_VERSION`` is part of every file name: change it whenever a recipe changes: the next
+run makes fresh clips and drops the older ones.
 """
 
 from __future__ import annotations
@@ -22,16 +26,18 @@ import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import av
 import cv2
 import numpy as np
 import numpy.typing as npt
+from av.video.stream import VideoStream
 
 __all__ = [
     "CLIPS",
     "CLIP_FRAMES",
+    "CODECS",
     "FPS",
     "GOP",
     "PICTURES",
@@ -50,29 +56,34 @@ GOP = 25  # one keyframe per second
 CLIP_SECONDS = 8
 CLIP_FRAMES = FPS * CLIP_SECONDS
 
+CODECS = ("h264", "hevc")
+"""What a camera can send; ``h264`` is the default."""
 PICTURES = ("clean", "black", "frozen", "blur", "cover", "lowres")
 """What a camera can show; the server maps each fault to one of these."""
 
 Plane = npt.NDArray[np.uint8]
-_VERSIONED = re.compile(r"[a-z-]+-v(\d+)\.(?:h264|json)")
+_VERSIONED = re.compile(r"[a-z-]+-v(\d+)\.(?:h264|h265|json)")
+_SUFFIX = {"h264": "h264", "hevc": "h265"}
 
 
 @dataclass(frozen=True)
 class ClipSpec:
-    """One clip: which picture, on which stream, at which size and bit rate."""
+    """One clip: which picture, on which stream, at which size and bit rate, in which codec."""
 
     stream: str  # "main" or "sub"
     picture: str
     width: int
     height: int
     bit_rate: int
+    codec: str = "h264"
 
     @property
     def name(self) -> str:
-        return self.picture if self.stream == "main" else f"sub-{self.picture}"
+        name = self.picture if self.stream == "main" else f"sub-{self.picture}"
+        return name if self.codec == "h264" else f"{self.codec}-{name}"
 
     def file_name(self) -> str:
-        return f"{self.name}-v{RECIPE_VERSION}.h264"
+        return f"{self.name}-v{RECIPE_VERSION}.{_SUFFIX[self.codec]}"
 
 
 _MAIN = (1920, 1080, 4_000_000)
@@ -92,6 +103,9 @@ CLIPS: tuple[ClipSpec, ...] = (
     ClipSpec("sub", "frozen", *_SUB),
     ClipSpec("sub", "blur", *_SUB),
     ClipSpec("sub", "cover", *_SUB),
+    # H.265 cameras: about half the bit rate of H.264 for the same picture, as cameras do.
+    ClipSpec("main", "clean", 1920, 1080, 2_000_000, "hevc"),
+    ClipSpec("sub", "clean", 640, 360, 256_000, "hevc"),
 )
 
 
@@ -144,10 +158,17 @@ def _prune_older_versions(directory: Path) -> None:
 
 
 def _manifest() -> dict[str, Any]:
-    streams: dict[str, dict[str, str]] = {"main": {}, "sub": {}}
+    """``streams`` holds the H.264 clips (as before H.265 came), ``codecs`` every codec's."""
+    codecs: dict[str, dict[str, dict[str, str]]] = {c: {"main": {}, "sub": {}} for c in CODECS}
     for spec in CLIPS:
-        streams[spec.stream][spec.picture] = spec.file_name()
-    return {"version": RECIPE_VERSION, "fps": FPS, "gop": GOP, "streams": streams}
+        codecs[spec.codec][spec.stream][spec.picture] = spec.file_name()
+    return {
+        "version": RECIPE_VERSION,
+        "fps": FPS,
+        "gop": GOP,
+        "streams": codecs["h264"],
+        "codecs": codecs,
+    }
 
 
 def _write_atomically(path: Path, data: bytes) -> None:
@@ -171,13 +192,14 @@ def _encode(directory: Path, specs: list[ClipSpec]) -> None:
 
 
 class _Encoder:
-    """libx264 into a raw Annex-B file, written under a temporary name until complete."""
+    """libx264 or libx265 into a raw Annex-B file, under a temporary name until complete."""
 
     def __init__(self, path: Path, spec: ClipSpec) -> None:
         self._path = path
         self._partial = path.with_name(f".{path.name}.{os.getpid()}.part")
-        self._container = av.open(str(self._partial), mode="w", format="h264")
-        stream = self._container.add_stream("libx264", rate=FPS)
+        self._container = av.open(str(self._partial), mode="w", format=spec.codec)
+        encoder = "libx264" if spec.codec == "h264" else "libx265"
+        stream = cast(VideoStream, self._container.add_stream(encoder, rate=FPS))
         stream.width = spec.width
         stream.height = spec.height
         stream.pix_fmt = "yuv420p"
@@ -192,22 +214,13 @@ class _Encoder:
         else:
             # The VBV keeps the rate near a real camera's.
             rate = f"vbv-maxrate={kbit * 5 // 4}:vbv-bufsize={kbit * 2}"
-        stream.options = {
-            "preset": "veryfast",
-            "profile": "main",
-            # Fixed GOP, SPS/PPS before every IDR: any keyframe is a clean place to join
-            # or to switch clips. One slice per frame, as cameras send it: RTSP clients
-            # then get one packet per frame.
-            "x264-params": (
-                f"keyint={GOP}:min-keyint={GOP}:scenecut=0:bframes=0:repeat-headers=1"
-                f":sliced-threads=0:slices=1:threads=2:rc-lookahead=5:{rate}"
-            ),
-        }
+        stream.options = _x264_options(rate) if spec.codec == "h264" else _x265_options(rate)
         self._stream = stream
         self._index = 0
         self._done = False
 
     def write(self, planes: Plane) -> None:
+        """Encode one frame (packed yuv420p)."""
         frame = av.VideoFrame.from_ndarray(planes, format="yuv420p")
         frame.pts = self._index
         self._index += 1
@@ -223,6 +236,33 @@ class _Encoder:
         if not self._done:
             self._container.close()
             self._partial.unlink(missing_ok=True)
+
+
+def _x264_options(rate: str) -> dict[str, object]:
+    """Fixed GOP, SPS/PPS before every IDR: any keyframe is a clean place to join or to
+    switch clips. One slice per frame, as cameras send it: RTSP clients then get one packet
+    per frame."""
+    return {
+        "preset": "veryfast",
+        "profile": "main",
+        "x264-params": (
+            f"keyint={GOP}:min-keyint={GOP}:scenecut=0:bframes=0:repeat-headers=1"
+            f":sliced-threads=0:slices=1:threads=2:rc-lookahead=5:{rate}"
+        ),
+    }
+
+
+def _x265_options(rate: str) -> dict[str, object]:
+    """The libx265 twin of the H.264 recipe: a fixed GOP of IDR frames (closed GOPs), no
+    B-frames, VPS/SPS/PPS before every IDR. ``ultrafast``: x265 is several times slower
+    than x264, and the clips only need to decode right."""
+    return {
+        "preset": "ultrafast",
+        "x265-params": (
+            f"keyint={GOP}:min-keyint={GOP}:scenecut=0:bframes=0:open-gop=0:repeat-headers=1"
+            f":pools=2:frame-threads=1:log-level=error:{rate}"
+        ),
+    }
 
 
 def _draw(scene: _Scene, spec: ClipSpec, index: int) -> Plane:

@@ -1,4 +1,4 @@
-"""RTSP test cameras: GStreamer's RTSP server looping pre-encoded H.264 clips.
+"""RTSP test cameras: GStreamer's RTSP server looping pre-encoded H.264 and H.265 clips.
 
 Runs under Debian's ``/usr/bin/python3``, the interpreter that has the GObject bindings, so
 it imports only the standard library and ``gi``; ``simulator.cameras`` starts it as a child
@@ -17,6 +17,13 @@ camera's would. A fault only changes what the feeder reads:
 * ``stall``: nothing more is pushed; the RTSP session and its TCP connection stay up.
 * ``gone``: the mounts are removed (new requests get 404), connected clients are
   disconnected and their sessions dropped, until the fault is cleared.
+* ``nokey``: the clean clip without its keyframes: every IDR is skipped, so clients get
+  only P-frames (a client that connects meanwhile gets one keyframe, then P-frames).
+
+A camera sends H.264 unless ``--hevc`` names it, and needs no login unless the
+``SCHOOLCAM_SIM_AUTH`` environment variable (JSON ``{"<cam>": ["user", "password"]}``; the
+environment, so no password shows in a process list) gives it credentials: RTSP basic
+authentication then guards both its mounts, and a wrong or missing login gets 401.
 
 A line-based control channel on 127.0.0.1 takes ``fault <cam> <fault>``, ``status``,
 ``quit`` (ends that control connection) and ``shutdown`` (stops the server). The process
@@ -49,7 +56,8 @@ from gi.repository import GLib, Gst, GstRtspServer  # noqa: E402
 
 logger = logging.getLogger("schoolcam.rtsp_server")
 
-FAULTS = ("none", "gone", "stall", "black", "frozen", "blur", "cover", "lowres")
+FAULTS = ("none", "gone", "stall", "black", "frozen", "blur", "cover", "lowres", "nokey")
+CODECS = ("h264", "hevc")
 STREAMS = ("main", "sub")
 FRAME_NS = Gst.SECOND // 25
 CONTROL_HOST = "127.0.0.1"
@@ -58,11 +66,21 @@ MAX_COMMAND_BYTES = 256
 # The clips carry SPS/PPS before every IDR, so the payloader need not insert them
 # (config-interval=0). When it does, it can repeat a stale PPS after a clip switch that
 # changes only the PPS (seen with GStreamer 1.22), and decoders then show garbage.
-LAUNCH = (
+# The H.265 clips likewise carry VPS/SPS/PPS before every IDR.
+LAUNCH_TEMPLATE = (
     "( appsrc name=src is-live=true format=time do-timestamp=false max-bytes=8000000"
     " leaky-type=downstream"
-    " caps=video/x-h264,stream-format=byte-stream,alignment=au,framerate=25/1"
-    " ! h264parse ! rtph264pay name=pay0 pt=96 config-interval=0 )"
+    " caps=video/x-{codec},stream-format=byte-stream,alignment=au,framerate=25/1"
+    " ! {codec}parse ! rtp{codec}pay name=pay0 pt=96 config-interval=0 )"
+)
+LAUNCH = {
+    "h264": LAUNCH_TEMPLATE.format(codec="h264"),
+    "hevc": LAUNCH_TEMPLATE.format(codec="h265"),
+}
+AUTH_ENV = "SCHOOLCAM_SIM_AUTH"
+FACTORY_CHECKS = (
+    GstRtspServer.RTSP_AUTH_CHECK_MEDIA_FACTORY_ACCESS,
+    GstRtspServer.RTSP_AUTH_CHECK_MEDIA_FACTORY_CONSTRUCT,
 )
 MOUNT_PATTERN = re.compile(r"^/cam(\d+)(/sub)?(?:/|$)")
 
@@ -90,29 +108,49 @@ class Clip:
         raise ValueError(f"clip {self.name} has no keyframe")
 
 
-def split_access_units(data: bytes) -> list[tuple[bytes, bool]]:
+def split_access_units(data: bytes, codec: str = "h264") -> list[tuple[bytes, bool]]:
     """Split an Annex-B byte stream into (access unit, is keyframe) pairs.
 
-    A new access unit starts at an AUD/SEI/SPS/PPS after a slice, or at a slice whose
-    first_mb_in_slice is 0 after a slice (ITU-T H.264 7.4.1.2.3, simplified for our clips).
+    A new access unit starts at a parameter set, AUD or (prefix) SEI after a slice, or at
+    the first slice of a picture after a slice (ITU-T H.264 7.4.1.2.3 and H.265 7.4.2.4.4,
+    simplified for our clips).
     """
+    nal_kind = _h264_nal if codec == "h264" else _hevc_nal
     units: list[tuple[bytes, bool]] = []
     unit_start = 0
     seen_slice = False
     keyframe = False
     for nal_start, payload in _nal_starts(data):
-        nal_type = data[payload] & 0x1F
-        is_slice = nal_type in (1, 5)
-        first_slice = is_slice and payload + 1 < len(data) and data[payload + 1] & 0x80
-        if seen_slice and (nal_type in (6, 7, 8, 9) or first_slice):
+        is_slice, is_key, first_slice, opens_unit = nal_kind(data, payload)
+        if seen_slice and (opens_unit or first_slice):
             units.append((data[unit_start:nal_start], keyframe))
             unit_start, seen_slice, keyframe = nal_start, False, False
         if is_slice:
             seen_slice = True
-            keyframe = keyframe or nal_type == 5
+            keyframe = keyframe or is_key
     if seen_slice:
         units.append((data[unit_start:], keyframe))
     return units
+
+
+NalKind = tuple[bool, bool, bool, bool]
+"""(is a slice, is a keyframe slice, is a picture's first slice, opens an access unit)."""
+
+
+def _h264_nal(data: bytes, payload: int) -> NalKind:
+    nal_type = data[payload] & 0x1F
+    is_slice = nal_type in (1, 5)
+    first = is_slice and payload + 1 < len(data) and bool(data[payload + 1] & 0x80)
+    return is_slice, nal_type == 5, first, nal_type in (6, 7, 8, 9)
+
+
+def _hevc_nal(data: bytes, payload: int) -> NalKind:
+    nal_type = (data[payload] >> 1) & 0x3F
+    is_slice = nal_type <= 31
+    # first_slice_segment_in_pic_flag follows the two-byte NAL header
+    first = is_slice and payload + 2 < len(data) and bool(data[payload + 2] & 0x80)
+    opens = nal_type in (32, 33, 34, 35, 39) or 41 <= nal_type <= 44 or 48 <= nal_type <= 55
+    return is_slice, 16 <= nal_type <= 23, first, opens
 
 
 def _nal_starts(data: bytes) -> list[tuple[int, int]]:
@@ -126,8 +164,8 @@ def _nal_starts(data: bytes) -> list[tuple[int, int]]:
     return found
 
 
-def load_clip(path: Path) -> Clip:
-    units = split_access_units(path.read_bytes())
+def load_clip(path: Path, codec: str = "h264") -> Clip:
+    units = split_access_units(path.read_bytes(), codec)
     if not units or not units[0][1]:
         raise ValueError(f"{path} does not start with a keyframe")
     return Clip(
@@ -138,21 +176,32 @@ def load_clip(path: Path) -> Clip:
 
 
 class Library:
-    """Every clip by stream and picture, and which one a fault shows."""
+    """Every clip by codec, stream and picture, and which one a fault shows.
 
-    def __init__(self, manifest: Path) -> None:
+    Only the codecs some camera sends are loaded; a manifest from before H.265 came (no
+    ``codecs``) serves H.264 only.
+    """
+
+    def __init__(self, manifest: Path, codecs: set[str] | None = None) -> None:
         document = json.loads(manifest.read_text())
-        self._clips: dict[str, dict[str, Clip]] = {}
-        for stream in STREAMS:
-            files = document["streams"][stream]
-            self._clips[stream] = {
-                picture: load_clip(manifest.parent / name) for picture, name in files.items()
-            }
-            if "clean" not in self._clips[stream]:
-                raise ValueError(f"{manifest}: no clean clip for the {stream} stream")
+        by_codec = document.get("codecs") or {"h264": document["streams"]}
+        self._clips: dict[str, dict[str, dict[str, Clip]]] = {}
+        for codec in codecs if codecs is not None else {"h264"}:
+            if codec not in by_codec:
+                raise ValueError(f"{manifest}: no {codec} clips (make them again)")
+            self._clips[codec] = {}
+            for stream in STREAMS:
+                files = by_codec[codec][stream]
+                clips = {
+                    picture: load_clip(manifest.parent / name, codec)
+                    for picture, name in files.items()
+                }
+                if "clean" not in clips:
+                    raise ValueError(f"{manifest}: no clean {codec} clip for the {stream} stream")
+                self._clips[codec][stream] = clips
 
-    def clip(self, stream: str, fault: str) -> Clip:
-        clips = self._clips[stream]
+    def clip(self, stream: str, fault: str, codec: str = "h264") -> Clip:
+        clips = self._clips[codec][stream]
         return clips.get(fault, clips["clean"])
 
 
@@ -165,6 +214,8 @@ class Camera:
 
     number: int
     fault: str = "none"
+    codec: str = "h264"
+    login: tuple[str, str] | None = None  # (user, password) when the camera requires one
     # Per stream ("main", "sub"): GstRtspServer.RTSPClient and GstRtspServer.RTSPMedia.
     clients: dict[str, set[Any]] = field(default_factory=lambda: {s: set() for s in STREAMS})
     medias: dict[str, set[Any]] = field(default_factory=lambda: {s: set() for s in STREAMS})
@@ -182,7 +233,7 @@ class Feeder:
         self.stream = stream
         self._appsrc = appsrc
         self._library = library
-        self._clip = library.clip(stream, camera.fault)
+        self._clip = library.clip(stream, camera.fault, camera.codec)
         self._position = 0
         self._next_pts: int | None = None
         self._primed = False
@@ -210,11 +261,14 @@ class Feeder:
             self._next_pts += FRAME_NS
 
     def _push(self, pts: int) -> None:
-        wanted = self._library.clip(self.stream, self.camera.fault)
+        wanted = self._library.clip(self.stream, self.camera.fault, self.camera.codec)
         if wanted is not self._clip:
             position = self._position % len(wanted.units)
             if wanted.keyframes[position]:
                 self._clip, self._position = wanted, position
+        if self._primed and self.camera.fault == "nokey":
+            while self._clip.keyframes[self._position]:
+                self._position = (self._position + 1) % len(self._clip.units)
         unit = self._clip.units[self._position]
         buffer = Gst.Buffer.new_wrapped_bytes(unit)
         buffer.pts = pts
@@ -275,11 +329,45 @@ class Pacer:
 # --- the RTSP server ---------------------------------------------------------------------
 
 
+class CameraAuth(GstRtspServer.RTSPAuth):
+    """GStreamer's basic authentication for the cameras with a login; the others are open.
+
+    The stock checks admit a client to a factory by the role its login gives it, and
+    answer 401 with a challenge when it has none (clients send their credentials only after
+    that challenge). Cameras without a login skip the factory checks, so they need no role.
+    """
+
+    def __init__(self, guarded: list[Any]) -> None:
+        super().__init__()
+        self._guarded = guarded
+
+    def do_check(self, ctx: Any, check: str) -> bool:
+        if check in FACTORY_CHECKS and not any(ctx.factory is f for f in self._guarded):
+            return True
+        allowed: bool = GstRtspServer.RTSPAuth.do_check(self, ctx, check)
+        return allowed
+
+
 class CameraServer:
     """The RTSP server, its mounts and the faults; every method runs on the GLib main loop."""
 
-    def __init__(self, count: int, host: str, port: int, library: Library) -> None:
-        self.cameras = {number: Camera(number) for number in range(1, count + 1)}
+    def __init__(
+        self,
+        count: int,
+        host: str,
+        port: int,
+        library: Library,
+        *,
+        hevc: frozenset[int] = frozenset(),
+        logins: dict[int, tuple[str, str]] | None = None,
+    ) -> None:
+        logins = logins or {}
+        self.cameras = {
+            number: Camera(
+                number, codec="hevc" if number in hevc else "h264", login=logins.get(number)
+            )
+            for number in range(1, count + 1)
+        }
         self._library = library
         self._pacer = Pacer()
         self._server = GstRtspServer.RTSPServer()
@@ -291,13 +379,35 @@ class CameraServer:
         for camera in self.cameras.values():
             for path, stream in zip(camera.paths(), STREAMS, strict=True):
                 factory = GstRtspServer.RTSPMediaFactory()
-                factory.set_launch(LAUNCH)
+                factory.set_launch(LAUNCH[camera.codec])
                 factory.set_shared(True)
                 factory.connect("media-configure", self._on_media_configure, camera, stream)
                 self._factories[path] = factory
                 self._mounts.add_factory(path, factory)
+        if logins:
+            self._require_logins()
         self.host = host
         self.port = 0
+
+    def _require_logins(self) -> None:
+        """Basic authentication: each camera with a login admits only its own user (role
+        ``camN``); the others admit anyone."""
+        guarded: list[Any] = []
+        auth = CameraAuth(guarded)
+        for camera in self.cameras.values():
+            if camera.login is None:
+                continue
+            role = f"cam{camera.number}"
+            token = GstRtspServer.RTSPToken()
+            token.set_string("media.factory.role", role)
+            permissions = Gst.Structure.new_from_string(
+                f"{role}, media.factory.access=(boolean)true, media.factory.construct=(boolean)true"
+            )
+            for path in camera.paths():
+                self._factories[path].add_role_from_structure(permissions)
+                guarded.append(self._factories[path])
+            auth.add_basic(GstRtspServer.RTSPAuth.make_basic(*camera.login), token)
+        self._server.set_auth(auth)
 
     def start(self) -> None:
         if self._server.attach(None) == 0:
@@ -336,6 +446,8 @@ class CameraServer:
                 {
                     "camera": camera.number,
                     "fault": camera.fault,
+                    "codec": camera.codec,
+                    "login": camera.login is not None,
                     "clients": sum(len(clients) for clients in camera.clients.values()),
                     "medias": sum(len(medias) for medias in camera.medias.values()),
                     "units_sent": camera.units_sent,
@@ -500,11 +612,34 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         action="store_true",
         help="stop when stdin closes, so the server never outlives the process that started it",
     )
+    parser.add_argument(
+        "--hevc", default="", help="cameras that send H.265, comma-separated (e.g. 2,5)"
+    )
     parser.add_argument("--log-level", default="WARNING")
     args = parser.parse_args(argv)
     if args.count < 1:
         parser.error("--count must be at least 1")
+    try:
+        args.hevc = frozenset(int(word) for word in args.hevc.split(",") if word.strip())
+    except ValueError:
+        parser.error(f"--hevc takes camera numbers, not {args.hevc!r}")
+    if not args.hevc <= set(range(1, args.count + 1)):
+        parser.error(f"--hevc names cameras outside 1..{args.count}")
     return args
+
+
+def read_logins(environ: dict[str, str] | os._Environ[str]) -> dict[int, tuple[str, str]]:
+    """The cameras' logins from ``SCHOOLCAM_SIM_AUTH``; ValueError (without the password)
+    when the variable is not JSON of the form ``{"<cam>": ["user", "password"]}``."""
+    raw = environ.get(AUTH_ENV)
+    if not raw:
+        return {}
+    try:
+        document = json.loads(raw)
+        logins = {int(cam): (str(login[0]), str(login[1])) for cam, login in document.items()}
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError):
+        raise ValueError(f'{AUTH_ENV} must be JSON {{"<cam>": ["user", "password"]}}') from None
+    return logins
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -513,9 +648,18 @@ def main(argv: list[str] | None = None) -> int:
         level=args.log_level.upper(), format="%(asctime)s %(levelname)s rtsp_server: %(message)s"
     )
     Gst.init(None)
-    library = Library(args.manifest)
+    try:
+        logins = read_logins(os.environ)
+    except ValueError as error:
+        logger.error("%s", error)
+        return 2
+    unknown = sorted(set(logins) - set(range(1, args.count + 1)))
+    if unknown:
+        logger.error("%s names cameras outside 1..%d: %s", AUTH_ENV, args.count, unknown)
+        return 2
+    library = Library(args.manifest, {"h264"} | ({"hevc"} if args.hevc else set()))
     loop = GLib.MainLoop()
-    server = CameraServer(args.count, args.host, args.port, library)
+    server = CameraServer(args.count, args.host, args.port, library, hevc=args.hevc, logins=logins)
 
     def shutdown() -> bool:
         loop.quit()

@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import av
 import cv2
@@ -56,9 +57,10 @@ class Picture:
 
 
 def keyframes(container: av.container.InputContainer, within: float = 10.0) -> Iterator[Picture]:
-    """Decode only the keyframes (each IDR carries its SPS/PPS), for at most ``within`` s."""
+    """Decode only the keyframes (each IDR carries its parameter sets), for at most ``within``
+    seconds."""
     stream = container.streams.video[0]
-    decoder = av.CodecContext.create("h264", "r")
+    decoder = cast(av.VideoCodecContext, av.CodecContext.create(stream.codec_context.name, "r"))
     deadline = time.monotonic() + within
     for packet in container.demux(stream):
         if time.monotonic() > deadline:
@@ -310,6 +312,72 @@ def test_stop_leaves_no_process_behind(camera_clips: Path) -> None:
     simulator.stop()  # twice is fine
     with pytest.raises(CameraSimulatorError, match="not running"):
         simulator.status()
+
+
+# --- H.265, logins, missing keyframes --------------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(30)
+def test_an_hevc_camera_sends_h265_with_a_keyframe_every_second(
+    rtsp_camera_factory: Callable[..., CameraSimulator],
+) -> None:
+    cameras = rtsp_camera_factory(2, hevc={2})
+    assert [c["codec"] for c in cameras.status()["cameras"]] == ["h264", "hevc"]
+    for sub, size in ((False, (1920, 1080)), (True, (640, 360))):
+        with open_rtsp(cameras.url(2, sub=sub)) as container:
+            stream = container.streams.video[0]
+            assert stream.codec_context.name == "hevc"
+            packets = [p for p in itertools.islice(container.demux(stream), 60) if p.size]
+            keys = [index for index, packet in enumerate(packets) if packet.is_keyframe]
+            assert {b - a for a, b in itertools.pairwise(keys)} == {25}
+        with open_rtsp(cameras.url(2, sub=sub)) as container:
+            pictures = first(keyframes(container), 2)
+        assert all((p.width, p.height) == size for p in pictures)
+        assert pictures[0].sharpness > 100 and pictures[0].spread > 20
+        assert pictures[0].difference(pictures[1]) > 2  # the scene moves
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(30)
+def test_a_camera_with_a_login_refuses_others_with_401(
+    rtsp_camera_factory: Callable[..., CameraSimulator],
+) -> None:
+    cameras = rtsp_camera_factory(2, logins={2: ("viewer", "pa:ss w@rd")})
+    for url in (cameras.url(2), cameras.login_url(2, "viewer", "nope"), cameras.url(2, True)):
+        with pytest.raises(av.error.FFmpegError, match="401"):
+            open_rtsp(url).close()
+    with open_rtsp(cameras.login_url(2, "viewer", "pa:ss w@rd", sub=True)) as container:
+        assert container.streams.video[0].codec_context.width == 640
+    with open_rtsp(cameras.url(1)) as container:  # the camera without a login is open
+        assert container.streams.video[0].codec_context.width == 1920
+    assert [c["login"] for c in cameras.status()["cameras"]] == [False, True]
+    with pytest.raises(ValueError, match="no camera 3"):
+        CameraSimulator(2, logins={3: ("a", "b")})
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(30)
+def test_nokey_leaves_out_every_keyframe_until_cleared(rtsp_cameras: CameraSimulator) -> None:
+    def keys_during(packets: Iterator[av.Packet], seconds: float) -> tuple[int, int]:
+        """(keyframes, packets) that arrive within ``seconds``."""
+        deadline = time.monotonic() + seconds
+        keys = count = 0
+        while time.monotonic() < deadline:
+            packet = next(packets)
+            keys, count = keys + int(bool(packet.is_keyframe)), count + 1
+        return keys, count
+
+    with open_rtsp(rtsp_cameras.url(1)) as container:
+        stream = container.streams.video[0]
+        packets = (p for p in container.demux(stream) if p.size)
+        next(packets)
+        rtsp_cameras.set_fault(1, Fault.NOKEY)
+        keys_during(packets, 0.5)  # what was in flight
+        keys, count = keys_during(packets, 2.5)
+        assert keys == 0 and count >= 50  # P-frames still arrive at 25 fps
+        rtsp_cameras.set_fault(1, Fault.NONE)
+        assert keys_during(packets, 2.0)[0] >= 1
 
 
 def fake_servers() -> list[psutil.Process]:
