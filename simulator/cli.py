@@ -12,6 +12,8 @@ import typer
 
 from protocol import __version__
 from simulator.cameras import CameraSimulator, CameraSimulatorError, Fault, send_control
+from simulator.fleet import FdLimitError, FleetSettings, load_passwords
+from simulator.fleet.runner import run_fleet
 
 app = typer.Typer(help="schoolcam simulator.", no_args_is_help=True, add_completion=False)
 
@@ -105,16 +107,7 @@ def _print_usage(simulator: CameraSimulator) -> None:
     )
 
 
-def main() -> None:
-    """Console-script entry point."""
-    app()
-
-
 # --- fleet simulator ------------------------------------------------------------------------
-
-
-from simulator.fleet import FdLimitError, FleetSettings, load_passwords  # noqa: E402
-from simulator.fleet.runner import run_fleet  # noqa: E402
 
 
 @app.command()
@@ -214,3 +207,8 @@ def demo(
     except DemoError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
