@@ -42,6 +42,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from bench.messages import status_template, telemetry_template
 from bench.report import emit, record
 from controller.core.db import make_engine
 from controller.core.settings import Settings
@@ -53,13 +54,10 @@ from protocol import (
     BoxState,
     CameraConnectivityEvent,
     CameraInventory,
-    CameraState,
     CameraStatus,
-    DiskUsage,
     Event,
     QualityFault,
     QualityFaultEvent,
-    StreamStats,
     Telemetry,
     decode,
     delivery_for,
@@ -112,29 +110,9 @@ def make_phases(total: int, boxes: int, seed: int = 7) -> tuple[Phase, Phase]:
     5 % telemetry, 5 % exact re-sends) continuing each box's (boot_id, seq)."""
     rng = random.Random(seed)
     now = utc_now()
-    stream = StreamStats(
-        codec="h264",
-        width=1920,
-        height=1080,
-        fps=25.0,
-        bitrate_kbps=4096.0,
-        gop=25.0,
-        hd=True,
-        browser_playable=True,
-    )
     boots = {f"bench-{n:05d}-a": (secrets.token_hex(5), [0]) for n in range(1, boxes + 1)}
     box_ids = list(boots)
-    status_template = CameraStatus(
-        box_id=box_ids[0],
-        boot_id="x",
-        seq=0,
-        slot=1,
-        state=CameraState.ONLINE,
-        since=now,
-        last_packet_at=now,
-        recording=True,
-        stream=stream,
-    )
+    status = status_template(box_ids[0], now)
     cameras = [
         CameraInventory(slot=s, name=f"area {s}", profile="hikvision", vendor="Hikvision")
         for s in range(1, SLOTS + 1)
@@ -163,31 +141,8 @@ def make_phases(total: int, boxes: int, seed: int = 7) -> tuple[Phase, Phase]:
             _wire(BoxState(**envelope(box_id), state="online", session=1, reason="connected"))
         )
         for slot in range(1, SLOTS + 1):
-            first.append(
-                _wire(status_template.model_copy(update={**envelope(box_id), "slot": slot}))
-            )
-    telemetry_template = Telemetry(
-        box_id=box_ids[0],
-        boot_id="x",
-        seq=0,
-        uptime_s=3600,
-        cpu_percent=12.5,
-        memory_percent=31.0,
-        memory_used_bytes=2_600_000_000,
-        load_1m=0.8,
-        disks=[
-            DiskUsage(
-                mount="/var/lib/schoolcam",
-                total_bytes=4 * 10**12,
-                used_bytes=2 * 10**12,
-                free_percent=50.0,
-            )
-        ],
-        temperatures_c={"cpu": 51.0},
-        uplink_rtt_ms=12.0,
-        cameras_online=16,
-        cameras_recording=16,
-    )
+            first.append(_wire(status.model_copy(update={**envelope(box_id), "slot": slot})))
+    telemetry = telemetry_template(box_ids[0])
     steady: list[Wire] = []
     unique = 0
     for _ in range(total):
@@ -199,7 +154,7 @@ def make_phases(total: int, boxes: int, seed: int = 7) -> tuple[Phase, Phase]:
         message: CameraStatus | Telemetry | Event
         if roll < 0.85:
             changed = rng.random() < 0.1  # a tenth of statuses change the camera's state
-            message = status_template.model_copy(
+            message = status.model_copy(
                 update={
                     **envelope(box_id),
                     "slot": rng.randint(1, SLOTS),
@@ -224,7 +179,7 @@ def make_phases(total: int, boxes: int, seed: int = 7) -> tuple[Phase, Phase]:
             )
             message = Event(**envelope(box_id), occurred_at=utc_now(), body=body)
         else:
-            message = telemetry_template.model_copy(update=envelope(box_id))
+            message = telemetry.model_copy(update=envelope(box_id))
         steady.append(_wire(message))
         unique += 1
     return Phase("first_contact", first, len(first)), Phase("steady", steady, unique)

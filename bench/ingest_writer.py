@@ -29,6 +29,7 @@ from datetime import timedelta
 
 from sqlalchemy import text
 
+from bench.messages import status_template, telemetry_template
 from bench.report import emit, record
 from controller.core.db import make_engine
 from controller.core.settings import Settings
@@ -43,13 +44,10 @@ from protocol import (
     CameraInventory,
     CameraState,
     CameraStatus,
-    DiskUsage,
     Event,
     Message,
     QualityFault,
     QualityFaultEvent,
-    StreamStats,
-    Telemetry,
     utc_now,
 )
 from tests.harness.postgres import PostgresServer
@@ -59,16 +57,6 @@ log = logging.getLogger("bench.ingest_writer")
 TARGET_MSGS_PER_S = 10_000
 BATCH = 500
 FIRMWARE = ("V5.7.3 build 230301", "V5.4.0 build 160530", "V5.6.0 build 220101")
-STREAM = StreamStats(
-    codec="h264",
-    width=1920,
-    height=1080,
-    fps=25.0,
-    bitrate_kbps=4096.0,
-    gop=25.0,
-    hd=True,
-    browser_playable=True,
-)
 
 
 class Fleet:
@@ -80,39 +68,8 @@ class Fleet:
         self.seq = dict.fromkeys(self.box_ids, 0)
         self.down: set[tuple[str, int]] = set()
         self.now = utc_now()
-        self._status = CameraStatus(
-            box_id=self.box_ids[0],
-            boot_id="boot-1",
-            seq=0,
-            slot=1,
-            state=CameraState.ONLINE,
-            since=self.now,
-            last_packet_at=self.now,
-            recording=True,
-            completeness=1.0,
-            stream=STREAM,
-        )
-        self._telemetry = Telemetry(
-            box_id=self.box_ids[0],
-            boot_id="boot-1",
-            seq=0,
-            uptime_s=3600,
-            cpu_percent=12.5,
-            memory_percent=31.0,
-            memory_used_bytes=2_600_000_000,
-            load_1m=0.8,
-            disks=[
-                DiskUsage(
-                    mount="/var/lib/schoolcam",
-                    total_bytes=4 * 10**12,
-                    used_bytes=2 * 10**12,
-                    free_percent=50.0,
-                )
-            ],
-            uplink_rtt_ms=12.0,
-            cameras_online=16,
-            cameras_recording=16,
-        )
+        self._status = status_template(self.box_ids[0], self.now, completeness=1.0)
+        self._telemetry = telemetry_template(self.box_ids[0])
 
     def _env(self, box_id: str) -> dict[str, object]:
         self.seq[box_id] += 1
