@@ -45,12 +45,7 @@ def list_alarms(
         since=since,
         until=until,
     )
-    return Page(
-        items=[AlarmPublic.model_validate(a) for a in items],
-        total=total,
-        offset=page.offset,
-        limit=page.limit,
-    )
+    return Page.of([AlarmPublic.model_validate(a) for a in items], total, page)
 
 
 @router.get("/{alarm_id}", response_model=AlarmPublic)

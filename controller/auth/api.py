@@ -78,9 +78,4 @@ def list_users(
     session: SessionDep, _scope: OpsScope, page: Annotated[PageParams, Depends(PageQuery)]
 ) -> Page[UserPublic]:
     users, total = service.list_users(session=session, offset=page.offset, limit=page.limit)
-    return Page(
-        items=[UserPublic.model_validate(u) for u in users],
-        total=total,
-        offset=page.offset,
-        limit=page.limit,
-    )
+    return Page.of([UserPublic.model_validate(u) for u in users], total, page)

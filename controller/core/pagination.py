@@ -36,6 +36,11 @@ class Page(BaseModel, Generic[T]):
     offset: int
     limit: int
 
+    @classmethod
+    def of(cls, items: list[T], total: int, page: PageParams) -> Page[T]:
+        """The page of `items` (already converted to their public form) asked for by `page`."""
+        return cls(items=items, total=total, offset=page.offset, limit=page.limit)
+
 
 def paginate(session: Any, statement: Any, *, offset: int, limit: int) -> tuple[list[Any], int]:
     """Rows of one page of `statement` and the count of all rows it matches."""

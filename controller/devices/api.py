@@ -33,12 +33,7 @@ def list_boxes(
         school_id=school_id,
         online=online,
     )
-    return Page(
-        items=[BoxPublic.model_validate(b) for b in items],
-        total=total,
-        offset=page.offset,
-        limit=page.limit,
-    )
+    return Page.of([BoxPublic.model_validate(b) for b in items], total, page)
 
 
 @router.get("/boxes/{box_id}", response_model=BoxPublic)
@@ -81,12 +76,7 @@ def list_cameras(
         has_fault=has_fault,
         vendor=vendor,
     )
-    return Page(
-        items=[CameraPublic.model_validate(c) for c in items],
-        total=total,
-        offset=page.offset,
-        limit=page.limit,
-    )
+    return Page.of([CameraPublic.model_validate(c) for c in items], total, page)
 
 
 @router.get("/boxes/{box_id}/cameras/{slot}", response_model=CameraPublic)

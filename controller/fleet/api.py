@@ -60,12 +60,7 @@ def history(
         offset=page.offset,
         limit=page.limit,
     )
-    return Page(
-        items=[StatusTransitionPublic.model_validate(t) for t in items],
-        total=total,
-        offset=page.offset,
-        limit=page.limit,
-    )
+    return Page.of([StatusTransitionPublic.model_validate(t) for t in items], total, page)
 
 
 @router.get("/boxes/{box_id}/cameras/{slot}/availability", response_model=Availability)

@@ -78,12 +78,7 @@ def list_jobs(
         state=state,
         box_id=box_id,
     )
-    return Page(
-        items=[job_public(j, settings) for j in items],
-        total=total,
-        offset=page.offset,
-        limit=page.limit,
-    )
+    return Page.of([job_public(j, settings) for j in items], total, page)
 
 
 @router.get("/jobs/{job_id}", response_model=JobPublic)

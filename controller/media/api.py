@@ -246,14 +246,13 @@ def list_snapshots(
         limit=page.limit,
     )
     now = utc_now()
-    return Page(
-        items=[
+    return Page.of(
+        [
             service.snapshot_public(
                 s, secret_key=settings.secret_key, now=now, ttl_s=settings.media_url_ttl_s
             )
             for s in items
         ],
-        total=total,
-        offset=page.offset,
-        limit=page.limit,
+        total,
+        page,
     )

@@ -48,12 +48,7 @@ def list_schools(
         vendor=vendor,
         q=q,
     )
-    return Page(
-        items=[SchoolPublic.model_validate(s) for s in items],
-        total=total,
-        offset=page.offset,
-        limit=page.limit,
-    )
+    return Page.of([SchoolPublic.model_validate(s) for s in items], total, page)
 
 
 @router.get("/{school_id}", response_model=SchoolPublic)
