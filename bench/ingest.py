@@ -42,7 +42,7 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from bench.messages import status_template, telemetry_template
+from bench.messages import random_event_body, status_template, telemetry_template
 from bench.report import emit, record
 from controller.core.db import make_engine
 from controller.core.settings import Settings
@@ -52,12 +52,9 @@ from controller.mqtt import ControllerMqtt
 from protocol import (
     Birth,
     BoxState,
-    CameraConnectivityEvent,
     CameraInventory,
     CameraStatus,
     Event,
-    QualityFault,
-    QualityFaultEvent,
     Telemetry,
     decode,
     delivery_for,
@@ -163,20 +160,7 @@ def make_phases(total: int, boxes: int, seed: int = 7) -> tuple[Phase, Phase]:
             )
         elif roll < 0.95:
             slot = rng.randint(1, SLOTS)
-            raised = rng.random() < 0.5
-            body = (
-                QualityFaultEvent(
-                    slot=slot,
-                    fault=QualityFault.BLUR,
-                    state="raised" if raised else "cleared",
-                    value=0.1,
-                    threshold=0.25,
-                )
-                if rng.random() < 0.6
-                else CameraConnectivityEvent(
-                    type="camera_offline" if raised else "camera_online", slot=slot
-                )
-            )
+            body = random_event_body(rng, slot)
             message = Event(**envelope(box_id), occurred_at=utc_now(), body=body)
         else:
             message = telemetry.model_copy(update=envelope(box_id))

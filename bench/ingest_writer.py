@@ -29,7 +29,7 @@ from datetime import timedelta
 
 from sqlalchemy import text
 
-from bench.messages import status_template, telemetry_template
+from bench.messages import random_event_body, status_template, telemetry_template
 from bench.report import emit, record
 from controller.core.db import make_engine
 from controller.core.settings import Settings
@@ -40,14 +40,11 @@ from controller.migrations import upgrade
 from protocol import (
     Birth,
     BoxState,
-    CameraConnectivityEvent,
     CameraInventory,
     CameraState,
     CameraStatus,
     Event,
     Message,
-    QualityFault,
-    QualityFaultEvent,
     utc_now,
 )
 from tests.harness.postgres import PostgresServer
@@ -130,20 +127,7 @@ class Fleet:
             if roll < 0.80:
                 messages.append(self.status(box_id, slot, flip=rng.random() < 0.02))
             elif roll < 0.90:
-                raised = rng.random() < 0.5
-                body = (
-                    QualityFaultEvent(
-                        slot=slot,
-                        fault=QualityFault.BLUR,
-                        state="raised" if raised else "cleared",
-                        value=0.1,
-                        threshold=0.25,
-                    )
-                    if rng.random() < 0.6
-                    else CameraConnectivityEvent(
-                        type="camera_offline" if raised else "camera_online", slot=slot
-                    )
-                )
+                body = random_event_body(rng, slot)
                 event = Event(**self._env(box_id), occurred_at=self.now, body=body)
                 events.append(event)
                 messages.append(event)

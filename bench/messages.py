@@ -5,11 +5,21 @@ Benchmarks copy these with `model_copy(update=...)` to give each message its own
 
 from __future__ import annotations
 
+import random
 from datetime import datetime
 
-from protocol import CameraState, CameraStatus, DiskUsage, StreamStats, Telemetry
+from protocol import (
+    CameraConnectivityEvent,
+    CameraState,
+    CameraStatus,
+    DiskUsage,
+    QualityFault,
+    QualityFaultEvent,
+    StreamStats,
+    Telemetry,
+)
 
-__all__ = ["HD_STREAM", "status_template", "telemetry_template"]
+__all__ = ["HD_STREAM", "random_event_body", "status_template", "telemetry_template"]
 
 HD_STREAM = StreamStats(
     codec="h264",
@@ -65,3 +75,17 @@ def telemetry_template(box_id: str) -> Telemetry:
         cameras_online=16,
         cameras_recording=16,
     )
+
+
+def random_event_body(rng: random.Random, slot: int) -> QualityFaultEvent | CameraConnectivityEvent:
+    """A blur fault (60 %) or a connectivity change, raised or cleared at random."""
+    raised = rng.random() < 0.5
+    if rng.random() < 0.6:
+        return QualityFaultEvent(
+            slot=slot,
+            fault=QualityFault.BLUR,
+            state="raised" if raised else "cleared",
+            value=0.1,
+            threshold=0.25,
+        )
+    return CameraConnectivityEvent(type="camera_offline" if raised else "camera_online", slot=slot)
