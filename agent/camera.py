@@ -21,10 +21,10 @@ from typing import Any
 import av
 
 from agent.credentials import CredentialError, stream_url
-from agent.diagnosis import make_diagnoser
 from agent.index import RecordingIndex
 from agent.interfaces import CameraView, EventSink
 from agent.keyframes import KeyframeDecoder
+from agent.quality import QualityDiagnoser
 from agent.recorder import RecorderError, SegmentRecorder
 from agent.roles import PeriodicRole
 from agent.snapshot import SnapshotRequest
@@ -149,7 +149,7 @@ class CameraWorker:
         self._faults_raised: set[str] = set(raised_faults or ())
         self._snapshots: list[SnapshotRequest] = []
         self.stats = StreamStatsTracker()
-        self._diagnoser = make_diagnoser(settings.quality)
+        self._diagnoser = QualityDiagnoser(settings.quality)
         self._recorder = (
             SegmentRecorder(self.slot, root, index, settings.segment_seconds)
             if index is not None and root is not None
