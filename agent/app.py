@@ -3,7 +3,6 @@
 Roles are built here and nowhere else. The link comes first because its `.sink` (outbox
 first, then MQTT) is where the pipeline reports; it is started after the pipeline, so the
 birth lists the cameras, and stopped before it, so the last statuses still go out.
-`AgentApp(config, link=False)` runs the pipeline alone with a `LoggingEventSink`.
 """
 
 from __future__ import annotations
@@ -11,39 +10,25 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from datetime import datetime
 from types import FrameType
 
 from agent.config import AgentConfig
-from agent.interfaces import EventSink
 from agent.link import LinkService
 from agent.pipeline import CameraPipeline
-from protocol import EventBody, redact_url
+from protocol import redact_url
 
-__all__ = ["AgentApp", "LoggingEventSink"]
+__all__ = ["AgentApp"]
 
 log = logging.getLogger(__name__)
-
-
-class LoggingEventSink:
-    """An EventSink that only logs: events are visible in the journal, nothing is sent."""
-
-    def event(self, body: EventBody, occurred_at: datetime | None = None) -> None:
-        fields = body.model_dump(mode="json", exclude_none=True)
-        log.info("event %s", fields)
-
-    def camera_changed(self, slot: int) -> None:
-        log.debug("camera %s changed", slot)
 
 
 class AgentApp:
     """Starts and stops the agent's roles; `run()` blocks until SIGTERM/SIGINT or `stop()`."""
 
-    def __init__(self, config: AgentConfig, *, link: bool = True) -> None:
+    def __init__(self, config: AgentConfig) -> None:
         self.config = config
-        self.link = LinkService(config) if link else None
-        self.sink: EventSink = self.link.sink if self.link else LoggingEventSink()
-        self.pipeline = CameraPipeline(config.box_config(), config.storage.path, self.sink)
+        self.link = LinkService(config)
+        self.pipeline = CameraPipeline(config.box_config(), config.storage.path, self.link.sink)
         self._stop = threading.Event()
 
     def start(self) -> None:
@@ -55,8 +40,7 @@ class AgentApp:
             ", ".join(redact_url(c.url) for c in self.config.cameras) or "none",
         )
         self.pipeline.start()
-        if self.link is not None:
-            self.link.start(self.pipeline)
+        self.link.start(self.pipeline)
 
     def stop(self) -> None:
         self._stop.set()
@@ -76,8 +60,7 @@ class AgentApp:
         try:
             self._stop.wait()
         finally:
-            if self.link is not None:
-                self.link.stop(timeout=3)
+            self.link.stop(timeout=3)
             self.pipeline.stop()
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
