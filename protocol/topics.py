@@ -7,6 +7,7 @@ and the certificate CN, so a broker can confine each box to its own subtree with
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from enum import StrEnum
@@ -172,6 +173,13 @@ def parse_topic(topic_name: str) -> TopicInfo:
     """Split a schoolcam topic into box, kind and slot; raise ProtocolError if it is not one."""
     if not isinstance(topic_name, str):
         raise ProtocolError("bad_topic", "topic must be a string")
+    return _parse_topic(topic_name)
+
+
+@functools.lru_cache(maxsize=1 << 17)
+def _parse_topic(topic_name: str) -> TopicInfo:
+    """Cached: a fleet repeats the same topics (box x camera x kind) all day; a refused topic
+    raises and is not cached."""
     prefix = ROOT + "/"
     if not topic_name.startswith(prefix):
         raise ProtocolError("bad_topic", f"topic {topic_name!r} is not under {ROOT}/")

@@ -93,6 +93,20 @@ def test_unknown_schema_version() -> None:
 
 
 @pytest.mark.parametrize(
+    ("field", "reason"), [("schema", "unsupported_schema"), ("kind", "wrong_kind")]
+)
+@pytest.mark.parametrize(("kind", "index", "message"), ALL_EXAMPLES)
+def test_schema_and_kind_must_be_sent_not_defaulted(
+    field: str, reason: str, kind: Kind, index: int, message: Any
+) -> None:
+    """The models default both fields, so a payload that leaves one out would validate;
+    the wire still requires them."""
+    data = json.loads(encode(message))
+    del data[field]
+    assert _refusal(topic_for(message), json.dumps(data)).reason == reason
+
+
+@pytest.mark.parametrize(
     ("change", "path"),
     [
         ({"seq": -1}, "seq"),
