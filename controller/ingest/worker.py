@@ -14,6 +14,7 @@ import logging
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 
+from controller.core.checkpoint import WalCheckpointer
 from controller.core.db import make_engine
 from controller.core.metrics import INGEST_MESSAGES, INGEST_REJECTS
 from controller.core.settings import Settings
@@ -67,7 +68,10 @@ def run_writer(settings: Settings, index: int, batches: Connection, acks: Connec
     from controller.core.logging import setup_logging
 
     setup_logging()
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url, checkpoint_in_background=True)
+    checkpointer = WalCheckpointer(engine) if WalCheckpointer.wanted(engine) else None
+    if checkpointer is not None:
+        checkpointer.start()
     client_id = f"{settings.broker_client_id}-writer{index}" if settings.broker_client_id else ""
     publisher = ControllerMqtt(
         settings.broker_url,
@@ -113,5 +117,7 @@ def run_writer(settings: Settings, index: int, batches: Connection, acks: Connec
             kinds, rejects = now_kinds, now_rejects
     finally:
         publisher.stop()
+        if checkpointer is not None:
+            checkpointer.stop()
         engine.dispose()
         log.info("ingest writer stopped", extra={"writer": index, "written": writer.written})
