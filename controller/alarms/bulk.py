@@ -21,6 +21,7 @@ from sqlmodel import Session
 from controller.alarms.models import Alarm, Severity
 from controller.alarms.service import box_source, camera_source
 from controller.core.db import dialect_insert
+from controller.core.keysets import one_of
 from controller.core.types import utc_now
 
 __all__ = ["AlarmMove", "apply_moves", "clear", "raise_"]
@@ -87,13 +88,12 @@ def _clear_many(session: Session, moves: list[AlarmMove]) -> None:
     table = Alarm.__table__  # type: ignore[attr-defined]
     sources = sorted({m.source for m in moves})
     active: set[tuple[str, str]] = set()
-    for start in range(0, len(sources), 1000):
-        rows = session.connection().execute(
-            select(table.c.source, table.c.type).where(
-                text("alarm.active"), table.c.source.in_(sources[start : start + 1000])
-            )
+    rows = session.connection().execute(
+        select(table.c.source, table.c.type).where(
+            text("alarm.active"), one_of(session, table.c.source, sources)
         )
-        active.update((r[0], r[1]) for r in rows)
+    )
+    active.update((r[0], r[1]) for r in rows)
     moves = [m for m in moves if (m.source, m.alarm_type) in active]
     if not moves:
         return

@@ -14,12 +14,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import tuple_
 from sqlmodel import Session, col, select
 
 from controller.alarms.bulk import AlarmMove, apply_moves, clear, raise_
 from controller.alarms.models import Severity
 from controller.core.db import dialect_insert
+from controller.core.keysets import join_camera_keys, one_of
 from controller.core.metrics import INGEST_REJECTS
 from controller.devices.models import Box, Camera
 from controller.fleet.models import BoxEvent
@@ -83,14 +83,12 @@ def _cameras(session: Session, events: list[Event]) -> dict[tuple[str, int], _Li
     )
     if not keys:
         return {}
-    rows = session.exec(
-        select(  # type: ignore[call-overload]
-            Camera.box_id, Camera.slot, Camera.state, Camera.recording, Camera.status_at
-        ).where(
-            col(Camera.box_id).in_(sorted({box_id for box_id, _ in keys})),
-            tuple_(col(Camera.box_id), col(Camera.slot)).in_(keys),
-        )
-    ).all()
+    stmt = select(  # type: ignore[call-overload]
+        Camera.box_id, Camera.slot, Camera.state, Camera.recording, Camera.status_at
+    )
+    rows = session.connection().execute(
+        join_camera_keys(session, stmt, col(Camera.box_id), col(Camera.slot), keys)
+    )
     return {(r[0], r[1]): _Live(r[2], bool(r[3]), r[4]) for r in rows}
 
 
@@ -98,9 +96,10 @@ def _move_alarms(session: Session, events: list[Event], gap_alarm_s: float) -> N
     if not events:
         return
     boxes = sorted({e.box_id for e in events})
-    schools = dict(
-        session.exec(select(Box.box_id, Box.school_id).where(col(Box.box_id).in_(boxes))).all()
+    rows = session.connection().execute(
+        select(Box.box_id, Box.school_id).where(one_of(session, Box.box_id, boxes))
     )
+    schools: dict[str, int | None] = {r[0]: r[1] for r in rows}
     cameras = _cameras(session, events)
     moves: list[AlarmMove] = []
     for event in events:
