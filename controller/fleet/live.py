@@ -14,16 +14,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Integer, String, and_, bindparam, func, or_, tuple_, update
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import bindparam, func, or_, update
 from sqlmodel import Session, col, select
 
 from controller.alarms.bulk import AlarmMove, apply_moves, clear, raise_
 from controller.alarms.models import Severity
 from controller.core.db import dialect_insert
+from controller.core.keysets import join_camera_keys, one_of
 from controller.core.metrics import INGEST_REJECTS
 from controller.core.types import utc_now
 from controller.devices.models import Box, Camera
+from controller.fleet.known import Known, KnownCameras, content_key, stream_key
 from controller.fleet.models import StatusTransition
 from protocol import CameraStatus, Telemetry
 
@@ -63,9 +64,9 @@ def ensure_boxes(session: Session, box_ids: set[str]) -> dict[str, BoxFacts]:
 
 
 def _box_facts(session: Session, box_ids: list[str]) -> dict[str, BoxFacts]:
-    rows = session.exec(
-        select(Box.box_id, Box.school_id, Box.online).where(col(Box.box_id).in_(box_ids))
-    ).all()
+    rows = session.connection().execute(
+        select(Box.box_id, Box.school_id, Box.online).where(one_of(session, Box.box_id, box_ids))
+    )
     return {r[0]: BoxFacts(r[1], bool(r[2])) for r in rows}
 
 
@@ -74,7 +75,7 @@ def touch_boxes(session: Session, box_ids: set[str], at: datetime) -> None:
     if box_ids:
         table = Box.__table__  # type: ignore[attr-defined]
         session.connection().execute(
-            update(table).where(table.c.box_id.in_(sorted(box_ids))).values(last_seen=at)
+            update(table).where(one_of(session, table.c.box_id, box_ids)).values(last_seen=at)
         )
 
 
@@ -114,36 +115,37 @@ _HELD_COLUMNS = (
 def _held(session: Session, keys: set[tuple[str, int]]) -> dict[tuple[str, int], _Held]:
     """The held rows of exactly these cameras, with one cheap-to-plan query."""
     columns = (Camera.box_id, Camera.slot, *_HELD_COLUMNS)
-    stmt = select(*columns)  # type: ignore[call-overload]
-    ordered = sorted(keys)
-    if session.get_bind().dialect.name == "postgresql":
-        # Two arrays joined as a table: planning 500 (box, slot) pairs as an OR list is slow.
-        wanted = (
-            func.unnest(
-                bindparam("k_boxes", [k[0] for k in ordered], type_=ARRAY(String)),
-                bindparam("k_slots", [k[1] for k in ordered], type_=ARRAY(Integer)),
-            )
-            .table_valued("k_box", "k_slot")
-            .render_derived()
-        )
-        stmt = stmt.join(
-            wanted, and_(col(Camera.box_id) == wanted.c.k_box, col(Camera.slot) == wanted.c.k_slot)
-        )
-    else:
-        stmt = stmt.where(
-            col(Camera.box_id).in_(sorted({box_id for box_id, _ in keys})),
-            tuple_(col(Camera.box_id), col(Camera.slot)).in_(ordered),
-        )
-    return {(r[0], r[1]): _Held(*r[2:]) for r in session.exec(stmt).all()}
+    stmt = join_camera_keys(
+        session,
+        select(*columns),  # type: ignore[call-overload]
+        col(Camera.box_id),
+        col(Camera.slot),
+        keys,
+    )
+    rows = session.connection().execute(stmt)  # Core rows: the ORM's loading costs as much
+    return {(r[0], r[1]): _Held(*r[2:]) for r in rows}
 
 
-def apply_statuses(session: Session, statuses: Sequence[CameraStatus]) -> int:
-    """Apply every camera's statuses in sent order; returns how many camera rows changed."""
+def apply_statuses(
+    session: Session, statuses: Sequence[CameraStatus], known: KnownCameras | None = None
+) -> int:
+    """Apply every camera's statuses in sent order; returns how many camera rows changed.
+
+    With `known` (the ingest writer's memory of its own writes), heartbeats of cameras it
+    wrote before go out without reading their rows first.
+    """
     by_camera: dict[tuple[str, int], list[CameraStatus]] = {}
     for status in statuses:
         by_camera.setdefault((status.box_id, status.slot), []).append(status)
     if not by_camera:
         return 0
+    for run in by_camera.values():
+        run.sort(key=lambda s: s.sent_at)
+    beaten = _beat_known(session, by_camera, known) if known is not None else set()
+    cameras = {k: by_camera.pop(k) for k in beaten}
+    if not by_camera:
+        touch_boxes(session, {box_id for box_id, _ in cameras}, utc_now())
+        return len(beaten)
     held = _held(session, set(by_camera))
     new_boxes = {box_id for box_id, slot in by_camera if (box_id, slot) not in held}
     facts = ensure_boxes(session, new_boxes)
@@ -152,7 +154,6 @@ def apply_statuses(session: Session, statuses: Sequence[CameraStatus]) -> int:
     moves: list[AlarmMove] = []
     now = utc_now()
     for key, run in by_camera.items():
-        run.sort(key=lambda s: s.sent_at)
         old = held.get(key)
         box = facts.get(key[0])
         for status in run:
@@ -182,13 +183,84 @@ def apply_statuses(session: Session, statuses: Sequence[CameraStatus]) -> int:
                 full[key] = {**row, "school_id": old.school_id, "box_online": None}
             beats.pop(key, None)
             _remember(old, row)
+        if known is not None and old is not None and old.status_at is not None:
+            known.remember(key, _known(old))
     if full:
         _write_full(session, list(full.values()))
     if beats:
         session.connection().execute(_heartbeat_update(), list(beats.values()))
     apply_moves(session, moves)
-    touch_boxes(session, {box_id for box_id, _ in by_camera}, now)
-    return len(full) + len(beats)
+    touch_boxes(session, {box_id for box_id, _ in by_camera} | {b for b, _ in cameras}, now)
+    return len(full) + len(beats) + len(beaten)
+
+
+def _known(held: _Held) -> Known:
+    assert held.status_at is not None
+    content = content_key(
+        held.state, held.since, held.recording, held.faults, held.error, held.completeness
+    )
+    return Known(content, stream_key(held.stream), held.status_at)
+
+
+def _repeats(known: Known, status: CameraStatus) -> bool:
+    """True when `status` says what the remembered row holds (a heartbeat)."""
+    if status.sent_at < known.at:
+        return False  # older than the row: the full path counts it as superseded
+    faults = [f.value for f in status.faults]
+    content = content_key(
+        status.state.value,
+        status.since,
+        status.recording,
+        faults,
+        status.error,
+        status.completeness,
+    )
+    if content != known.content:
+        return False
+    if status.stream is None:
+        return True
+    return (
+        known.stream is not None
+        and stream_key(status.stream.model_dump(mode="json")) == known.stream
+    )
+
+
+def _beat_known(
+    session: Session, by_camera: dict[tuple[str, int], list[CameraStatus]], known: KnownCameras
+) -> set[tuple[str, int]]:
+    """Write the heartbeats of remembered cameras without reading their rows; the keys done.
+
+    All or nothing: if any remembered row moved on, every one of these takes the full path
+    (executemany reports only the total of rows it changed).
+    """
+    rows: list[dict[str, Any]] = []
+    for key, run in by_camera.items():
+        entry = known.get(key)
+        if entry is None or not all(_repeats(entry, s) for s in run):
+            continue
+        last = run[-1]
+        rows.append(
+            {
+                "b_box": key[0],
+                "b_slot": key[1],
+                "b_at": last.sent_at,
+                "b_packet": last.last_packet_at,
+                "b_prev": entry.at,
+            }
+        )
+    if not rows:
+        return set()
+    keys = {(r["b_box"], r["b_slot"]) for r in rows}
+    result = session.connection().execute(_known_heartbeat_update(), rows)
+    if result.rowcount != len(rows):
+        log.debug("remembered rows moved on; reading them", extra={"cameras": len(rows)})
+        known.forget(keys)
+        return set()
+    for r in rows:
+        entry = known.get((r["b_box"], r["b_slot"]))
+        if entry is not None:
+            entry.at = r["b_at"]
+    return keys
 
 
 def _row(status: CameraStatus) -> dict[str, Any]:
@@ -289,6 +361,19 @@ def _heartbeat_update() -> Any:
             table.c.box_id == bindparam("b_box"),
             table.c.slot == bindparam("b_slot"),
             or_(table.c.status_at.is_(None), table.c.status_at <= bindparam("b_at")),
+        )
+        .values(status_at=bindparam("b_at"), last_packet_at=bindparam("b_packet"))
+    )
+
+
+def _known_heartbeat_update() -> Any:
+    table = Camera.__table__  # type: ignore[attr-defined]
+    return (
+        update(table)
+        .where(
+            table.c.box_id == bindparam("b_box"),
+            table.c.slot == bindparam("b_slot"),
+            table.c.status_at == bindparam("b_prev"),
         )
         .values(status_at=bindparam("b_at"), last_packet_at=bindparam("b_packet"))
     )

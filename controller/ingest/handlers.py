@@ -11,6 +11,7 @@ from controller.config import service as config
 from controller.core.settings import Settings
 from controller.core.types import utc_now
 from controller.fleet import events, live, presence
+from controller.fleet.known import KnownCameras
 from controller.ingest.dispatcher import Dispatcher
 from controller.jobs import service as jobs
 from controller.mqtt import Publisher
@@ -32,8 +33,10 @@ def register_fleet_handlers(
     def states(session: Session, messages: Sequence[Any]) -> None:
         presence.apply_states(session, messages)
 
+    known = KnownCameras()  # this writer's own writes: heartbeats skip reading the rows
+
     def statuses(session: Session, messages: Sequence[Any]) -> None:
-        live.apply_statuses(session, messages)
+        live.apply_statuses(session, messages, known)
 
     def telemetry(session: Session, messages: Sequence[Any]) -> None:
         live.apply_telemetry(session, messages)
