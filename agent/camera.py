@@ -27,9 +27,11 @@ from agent.keyframes import KeyframeDecoder
 from agent.quality import QualityDiagnoser
 from agent.recorder import RecorderError, SegmentRecorder
 from agent.roles import PeriodicRole
+from agent.sampler import SubStreamSampler
 from agent.snapshot import SnapshotRequest
 from agent.source import OpenSource, SourceError, UnsupportedCodec, UnsupportedUrl, open_source
 from agent.stats import StreamStatsTracker
+from agent.substream import sub_stream_credentials_url, sub_stream_url
 from protocol import (
     CameraConfig,
     CameraConnectivityEvent,
@@ -64,6 +66,10 @@ class WorkerSettings:
     no_keyframe_after_s: float = 30.0
     one_cpu: bool = True
     """Run every camera thread on one CPU (see `camera_cpu`)."""
+    sub_stream_budget_s: float = 5.0
+    """Longest a sub-stream sample may take to connect and deliver a keyframe."""
+    sub_stream_retry_max_s: float = 300.0
+    """Cap of the backoff between tries of a failing sub stream."""
 
 
 def camera_cpu() -> int | None:
@@ -150,6 +156,25 @@ class CameraWorker:
         self._snapshots: list[SnapshotRequest] = []
         self.stats = StreamStatsTracker()
         self._diagnoser = QualityDiagnoser(settings.quality)
+        self._judging = threading.Lock()
+        self._picture_source: str | None = None
+        self.sub_url = sub_stream_url(camera) if camera.enabled else None
+        """The sub stream picture checks are taken from (no password in it), or None."""
+        self.sampler = (
+            SubStreamSampler(
+                self.slot,
+                lambda: sub_stream_credentials_url(camera, self.sub_url or ""),
+                lambda frame, wall: self._judge(frame, wall, "sub"),
+                quality=lambda: self.settings.quality,
+                online=lambda: self._state == CameraState.ONLINE,
+                on_thread=self._pin,
+                budget_s=settings.sub_stream_budget_s,
+                retry_max_s=settings.sub_stream_retry_max_s,
+                clock=clock,
+            )
+            if self.sub_url is not None
+            else None
+        )
         self._recorder = (
             SegmentRecorder(self.slot, root, index, settings.segment_seconds)
             if index is not None and root is not None
@@ -160,7 +185,7 @@ class CameraWorker:
         self._gap_reason = "agent not running"
         self._recording = False
         self.pictures = 0
-        """Keyframes decoded for checks or snapshots since the worker started."""
+        """Main-stream keyframes decoded for checks or snapshots since the worker started."""
         self.picture_cpu_s = 0.0
         """CPU seconds the worker spent on them (decode and checks): the measured price of
         picture checks, as distinct from recording (bench/agent_recording.py)."""
@@ -172,15 +197,21 @@ class CameraWorker:
             return
         self._thread = threading.Thread(target=self._run, name=f"camera-{self.slot:02d}")
         self._thread.start()
+        if self.sampler is not None:
+            self.sampler.start()
 
     def signal_stop(self) -> None:
         self._stop.set()
+        if self.sampler is not None:
+            self.sampler.signal_stop()
 
     def join(self, timeout: float = 10.0) -> None:
         if self._thread is not None:
             self._thread.join(timeout)
             if self._thread.is_alive():
                 log.error("slot %s: worker did not stop within %.0f s", self.slot, timeout)
+        if self.sampler is not None:
+            self.sampler.join(timeout)
 
     def stop(self) -> None:
         self.signal_stop()
@@ -216,6 +247,18 @@ class CameraWorker:
     @property
     def raised_faults(self) -> set[str]:
         return set(self._faults_raised)
+
+    @property
+    def picture_source(self) -> str | None:
+        """Where the last checked picture came from: "sub", "main", or None before any."""
+        return self._picture_source
+
+    def picture_cost(self) -> tuple[int, float]:
+        """Pictures taken (main keyframes decoded plus sub-stream sessions) and their CPU s."""
+        sampler = self.sampler
+        if sampler is None:
+            return self.pictures, self.picture_cpu_s
+        return self.pictures + sampler.pictures, self.picture_cpu_s + sampler.cpu_s
 
     def recording_path(self) -> Path | None:
         """The segment file being written now (retention and the sweep leave it alone)."""
@@ -293,9 +336,13 @@ class CameraWorker:
 
     # -- the loop ----------------------------------------------------------------------------
 
-    def _run(self) -> None:
+    def _pin(self) -> None:
+        """Bind the calling thread (the worker's or its sampler's) to the camera CPU."""
         if self.settings.one_cpu:
             _pin_to(camera_cpu(), self.slot)
+
+    def _run(self) -> None:
+        self._pin()
         failures = 0
         while not self._stop.is_set():
             delay = 0.0
@@ -384,6 +431,7 @@ class CameraWorker:
         started = online = False
         no_keyframe = "no_keyframe" in self._faults_raised  # may be left from a past session
         first_packet = connected_at
+        sampler = self.sampler
         try:
             for packet in source.container.demux():
                 if stop.is_set():
@@ -418,6 +466,8 @@ class CameraWorker:
                         no_keyframe = False
                         self._fault("no_keyframe", False)
                     sample = quality.enabled and now - last_sample >= quality.sample_interval_s
+                    if sample and sampler is not None and sampler.active:
+                        sample = False  # the sub stream feeds the checks
                     if sample:
                         last_sample = now
                     if sample or self._snapshot_waiting():
@@ -495,10 +545,26 @@ class CameraWorker:
             waiting, self._snapshots = self._snapshots, []
         for request in waiting:
             request.fulfil(frame, wall)
-        if not diagnose:
-            return
+        if diagnose:
+            self._judge(frame, wall, "main")
+
+    def _judge(self, frame: av.VideoFrame, wall: datetime, source: str) -> None:
+        """Check one picture (worker thread: "main"; sampler thread: "sub"); emit transitions.
+
+        A change of source forgets the previous picture and pending counts (a frozen check
+        across two streams means nothing); raised faults and the baseline stay, since both
+        streams measure alike at the analysis size (docs/quality.md).
+        """
         try:
-            transitions = self._diagnoser.observe(frame, wall)
+            with self._judging:
+                if source != self._picture_source:
+                    if self._picture_source is not None:
+                        log.info(
+                            "slot %s: picture checks now from the %s stream", self.slot, source
+                        )
+                        self._diagnoser.reset()
+                    self._picture_source = source
+                transitions = self._diagnoser.observe(frame, wall)
         except Exception:
             log.exception("slot %s: picture check failed", self.slot)
             return

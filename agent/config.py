@@ -104,7 +104,14 @@ class CameraSettings(_Section):
     slot: Slot
     name: Text
     url: str = Field(min_length=1, max_length=2048, description="Main stream (rtsp://...).")
-    sub_url: str | None = Field(default=None, max_length=2048)
+    sub_url: str | None = Field(
+        default=None,
+        max_length=2048,
+        description=(
+            "Sub stream (low resolution) the picture checks sample; without it, derived from "
+            "the firmware profile's URL templates where the main URL matches them."
+        ),
+    )
     enabled: bool = True
     profile: str | None = Field(default=None, max_length=64, description="Firmware profile id.")
     username: str | None = Field(default=None, max_length=128)

@@ -22,9 +22,10 @@ from agent.credentials import CredentialError, resolve_secret, stream_url
 from agent.index import RecordingIndex
 from agent.interfaces import CameraView, CommandFailed, ConfigRejected, EventSink, Snapshot
 from agent.retention import Retention
-from agent.snapshot import encode_jpeg, sub_stream_frame
+from agent.snapshot import encode_jpeg
 from agent.source import SourceError, probe_url
 from agent.storage import DiskUsageFn, StorageWatch, check_writable, disk_usage
+from agent.substream import grab_keyframe, sub_stream_credentials_url, sub_stream_url
 from protocol import (
     BoxConfig,
     CameraCapabilities,
@@ -324,7 +325,7 @@ class CameraPipeline:
                     profile=camera.profile,
                     capabilities=CameraCapabilities(
                         audio=bool(fmt and fmt.audio_codec),
-                        substream=camera.sub_url is not None,
+                        substream=sub_stream_url(camera) is not None,
                         onvif=camera.onvif_port is not None,
                     ),
                 )
@@ -333,9 +334,10 @@ class CameraPipeline:
 
     def snapshot(self, slot: int, *, sub_stream: bool = False, timeout: float = 10.0) -> Snapshot:
         worker = self._worker(slot)
-        if sub_stream and worker.camera.sub_url:
+        if sub_stream and worker.sub_url:
             try:
-                frame = sub_stream_frame(stream_url(worker.camera, sub_stream=True), timeout)
+                url = sub_stream_credentials_url(worker.camera, worker.sub_url)
+                frame = grab_keyframe(url, budget_s=timeout)
             except (SourceError, CredentialError) as exc:
                 raise CommandFailed(CommandErrorCode.CAMERA_OFFLINE, str(exc)) from exc
             taken_at = self._clock()
@@ -388,10 +390,11 @@ class CameraPipeline:
         return ProbeResult(slot=slot, reachable=True, stream=stats)
 
     def picture_cost(self) -> tuple[int, float]:
-        """Keyframes decoded for checks and snapshots, and the CPU seconds they took, summed
-        over the current workers (how much of the agent's CPU the picture checks are)."""
-        workers = self._worker_list()
-        return sum(w.pictures for w in workers), sum(w.picture_cpu_s for w in workers)
+        """Pictures taken for checks and snapshots (main-stream keyframes decoded and
+        sub-stream sessions), and the CPU seconds they took, summed over the current workers
+        (how much of the agent's CPU the picture checks are)."""
+        costs = [w.picture_cost() for w in self._worker_list()]
+        return sum(c[0] for c in costs), sum(c[1] for c in costs)
 
     def completeness(self, slot: int, day: datetime) -> float | None:
         """Recorded / scheduled seconds of one camera on one UTC day (None before it began).

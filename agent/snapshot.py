@@ -3,17 +3,12 @@
 from __future__ import annotations
 
 import threading
-import time
 from datetime import datetime
 from typing import Any
 
-import av
 import cv2
 
-from agent.keyframes import KeyframeDecoder
-from agent.source import SourceError, open_source
-
-__all__ = ["SnapshotRequest", "encode_jpeg", "sub_stream_frame"]
+__all__ = ["SnapshotRequest", "encode_jpeg"]
 
 JPEG_QUALITY = 85
 
@@ -42,23 +37,3 @@ class SnapshotRequest:
 
     def wait(self, timeout: float) -> bool:
         return self._done.wait(timeout)
-
-
-def sub_stream_frame(url: str, timeout: float) -> Any:
-    """Open a (sub) stream on its own and decode its first keyframe; SourceError otherwise."""
-    deadline = time.monotonic() + timeout
-    source = open_source(url, open_timeout_s=timeout, read_timeout_s=min(5.0, timeout))
-    try:
-        decoder = KeyframeDecoder(source.video)
-        for packet in source.container.demux(source.video):
-            if packet.is_keyframe and packet.size:
-                frame = decoder.decode(packet)
-                if frame is not None:
-                    return frame
-            if time.monotonic() > deadline:
-                break
-    except av.FFmpegError as exc:
-        raise SourceError(f"reading the sub stream failed: {exc}") from exc
-    finally:
-        source.close()
-    raise SourceError(f"no keyframe within {timeout:.0f} s")

@@ -77,6 +77,12 @@ def check_url(url: str) -> None:
         raise UnsupportedUrl(f"unsupported URL scheme {scheme or '(none)'!r}; use rtsp://")
 
 
+QUICK_PROBE = {"probesize": "32", "analyzeduration": "0"}
+"""Options for a session that only wants one keyframe: the stream's codec and parameter sets
+come from the SDP, so FFmpeg need not read (and try to decode) a second of packets first.
+That probe is most of what opening a session costs (docs/performance.md)."""
+
+
 def input_options(read_timeout_s: float) -> dict[str, str]:
     """FFmpeg options for one camera: TCP, a socket timeout, and modest buffers."""
     return {
@@ -92,14 +98,21 @@ def input_options(read_timeout_s: float) -> dict[str, str]:
 
 
 def open_source(
-    url: str, *, open_timeout_s: float = 10.0, read_timeout_s: float = 5.0
+    url: str, *, open_timeout_s: float = 10.0, read_timeout_s: float = 5.0, quick: bool = False
 ) -> OpenSource:
-    """Open `url`; SourceError (or a subclass) with a log-safe message on any failure."""
+    """Open `url`; SourceError (or a subclass) with a log-safe message on any failure.
+
+    `quick` skips FFmpeg's probe of the first packets (`QUICK_PROBE`): for short sessions
+    that decode with their own `KeyframeDecoder` and need no picture size from the header.
+    """
     check_url(url)
+    options = input_options(read_timeout_s)
+    if quick:
+        options.update(QUICK_PROBE)
     try:
         container = av.open(
             url,
-            options=input_options(read_timeout_s),
+            options=options,
             timeout=(open_timeout_s, read_timeout_s),
         )
     except av.FFmpegError as exc:

@@ -1,15 +1,18 @@
 """The whole agent recording 16 cameras against 16 `ffmpeg -c copy -f segment`, side by side.
 
 Sixteen 1080p25 H.264 cameras at ~4 Mbit/s come from the RTSP simulator. One child process
-runs the agent's camera pipeline (recording, stream stats, picture checks every 10 s); sixteen
-ffmpeg children copy the same streams at the same time into the same kind of files: video
-only, fragmented MP4 segments (a fragment per keyframe) with timestamps reset to zero. After
-a warm-up, CPU seconds (user + system, every thread), context switches and peak RSS of both
-sides are measured over the same window; the agent also reports how much of its CPU went to
-decoding and checking sampled keyframes. Prints one JSON line (agent_cpu_s, ffmpeg_cpu_s,
+runs the agent's camera pipeline (recording, stream stats, picture checks every 10 s, taken
+from each camera's 640x360 sub stream as a deployed box is configured, or with
+`--main-stream` from main-stream keyframes); sixteen ffmpeg children copy the same main
+streams at the same time into the same kind of files: video only, fragmented MP4 segments (a
+fragment per keyframe) with timestamps reset to zero. After a warm-up, CPU seconds (user +
+system, every thread), context switches and peak RSS of both sides are measured over the same
+window; the agent also reports how much of its CPU went to taking and checking sampled
+pictures. Prints one JSON line (agent_cpu_s, ffmpeg_cpu_s,
 ratio, agent_rss_mb + details) and records it in docs/performance.md.
 
     .venv/bin/python -m bench.agent_recording [--seconds 60] [--cameras 16] [--short]
+        [--sub-stream | --main-stream] [--quality-interval 10] [--no-record]
 """
 
 from __future__ import annotations
@@ -32,9 +35,13 @@ SHORT_SECONDS = 20.0
 FRAGMENTED_MP4 = "movflags=frag_keyframe+empty_moov+default_base_moof"
 TARGET_RATIO = 1.0
 TARGET_RSS_MB = 300.0
+SUB_STREAM_DEFAULT = True
+"""Picture checks from the sub stream unless `--main-stream` (docs/performance.md)."""
 
 
-def agent_child(urls: list[str], root: Path, segment_seconds: int, quality_s: float) -> None:
+def agent_child(
+    urls: list[str], root: Path, segment_seconds: int, quality_s: float, sub_urls: list[str]
+) -> None:
     """Runs in the agent child: the pipeline until stdin closes.
 
     Each line read from stdin is answered with one JSON line of the picture-check counters,
@@ -55,8 +62,12 @@ def agent_child(urls: list[str], root: Path, segment_seconds: int, quality_s: fl
         def camera_changed(self, slot: int) -> None:
             pass
 
+    subs: list[str | None] = [*sub_urls] if sub_urls else [None] * len(urls)
     config = BoxConfig(
-        cameras=[CameraConfig(slot=n + 1, name=f"cam {n + 1}", url=u) for n, u in enumerate(urls)],
+        cameras=[
+            CameraConfig(slot=n + 1, name=f"cam {n + 1}", url=u, sub_url=sub)
+            for n, (u, sub) in enumerate(zip(urls, subs, strict=True))
+        ],
         recording=RecordingConfig(segment_seconds=segment_seconds),
         quality=QualityConfig(enabled=quality_s > 0, sample_interval_s=max(quality_s, 1)),
     )
@@ -97,18 +108,21 @@ def _ask(agent: subprocess.Popen[str]) -> dict[str, Any]:
     return answer
 
 
-def run(seconds: float, cameras: int, segment_seconds: int, quality_s: float) -> dict[str, Any]:
+def run(
+    seconds: float, cameras: int, segment_seconds: int, quality_s: float, sub_stream: bool
+) -> dict[str, Any]:
     from simulator.cameras import CameraSimulator
 
     with CameraSimulator(cameras) as sim, tempfile.TemporaryDirectory() as scratch:
         urls = sim.urls()
+        subs = [f"--sub-url={u}" for u in sim.urls(sub=True)] if sub_stream else []
         agent_root = Path(scratch) / "agent"
         ffmpeg_root = Path(scratch) / "ffmpeg"
         ffmpeg_root.mkdir()
         agent = subprocess.Popen(
             [sys.executable, "-m", "bench.agent_recording", "--child", str(agent_root),
              "--segment-seconds", str(segment_seconds), "--quality-interval", str(quality_s),
-             *urls],
+             *subs, *urls],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
         )  # fmt: skip
         copies = [
@@ -158,6 +172,7 @@ def run(seconds: float, cameras: int, segment_seconds: int, quality_s: float) ->
             "cameras": cameras,
             "seconds": seconds,
             "quality_interval_s": quality_s,
+            "checks_from": ("sub" if sub_stream else "main") if quality_s > 0 else "off",
             "agent_cpu_s": agent_usage.cpu_s,
             "ffmpeg_cpu_s": ffmpeg_usage.cpu_s,
             "ratio": ratio,
@@ -193,17 +208,36 @@ def main() -> None:
     parser.add_argument(
         "--quality-interval", type=float, default=10.0, help="seconds between checks; 0 = off"
     )
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument(
+        "--sub-stream",
+        dest="sub_stream",
+        action="store_true",
+        help="configure each camera's sub stream (picture checks from it)",
+    )
+    source.add_argument(
+        "--main-stream",
+        dest="sub_stream",
+        action="store_false",
+        help="no sub stream: picture checks decode main-stream keyframes",
+    )
+    parser.set_defaults(sub_stream=SUB_STREAM_DEFAULT)
     parser.add_argument(
         "--no-record", action="store_true", help="print only; leave docs/performance.md alone"
     )
     parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--sub-url", action="append", default=[], help=argparse.SUPPRESS)
     parser.add_argument("urls", nargs="*", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child is not None:
-        agent_child(args.urls, args.child, args.segment_seconds, args.quality_interval)
+        agent_child(
+            args.urls, args.child, args.segment_seconds, args.quality_interval, args.sub_url
+        )
         return
     seconds = SHORT_SECONDS if args.short else args.seconds
-    result = run(seconds, args.cameras, args.segment_seconds, args.quality_interval)
+    result = run(
+        seconds, args.cameras, args.segment_seconds, args.quality_interval, args.sub_stream
+    )
     emit(result)
     if not args.no_record:
         figures = {k: v for k, v in result.items() if k not in ("bench", "agent")}
@@ -213,6 +247,7 @@ def main() -> None:
             title="Edge agent vs ffmpeg -c copy, 16 cameras (latest run)",
             note=f"targets: ratio <= {TARGET_RATIO} and agent RSS <= {TARGET_RSS_MB:.0f} MB; "
             "16 simulated 1080p25 ~4 Mbit/s RTSP cameras on the same 2 cores; "
+            f"checks from the {result['checks_from']} stream; "
             + ("short mode" if args.short else f"{seconds:.0f} s window after an 8 s warm-up"),
         )
 

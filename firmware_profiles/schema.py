@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import string
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -20,6 +22,15 @@ __all__ = [
 ]
 
 _PLACEHOLDERS = frozenset({"host", "port", "channel"})
+
+
+def _template_rest(template: str) -> str | None:
+    """A stream template without its `rtsp://{host}[:{port}]` head; None for another head."""
+    for head in ("rtsp://{host}:{port}", "rtsp://{host}"):
+        if template.startswith(head) and "{host}" not in template[len(head) :]:
+            rest = template[len(head) :]
+            return None if "{port}" in rest or "{host}" in rest else rest
+    return None
 
 
 class ProfileError(ValueError):
@@ -156,6 +167,30 @@ class FirmwareProfile(_Model):
             host = f"[{host}]"  # IPv6 literal
         template = self.streams.sub if sub else self.streams.main
         return template.format(host=host, port=port or self.rtsp_port, channel=channel)
+
+    def sub_url_for(self, main_url: str) -> str | None:
+        """The sub stream of the camera whose main stream is `main_url`, or None.
+
+        The main URL's path (and query) must match the family's main template; the sub URL
+        keeps its scheme, login, host and port and takes the sub template's path for the same
+        channel. None when the profile has no templates or the URL is not in its form.
+        """
+        if self.streams is None:
+            return None
+        main_rest, sub_rest = _template_rest(self.streams.main), _template_rest(self.streams.sub)
+        if main_rest is None or sub_rest is None:
+            return None
+        parts = urlsplit(main_url)
+        rest = parts.path + (f"?{parts.query}" if parts.query else "")
+        pattern = re.escape(main_rest).replace(re.escape("{channel}"), r"(?P<channel>\d+)")
+        found = re.fullmatch(pattern, rest)
+        if found is None:
+            return None
+        channel = found.groupdict().get("channel")
+        sub = sub_rest.replace("{channel}", channel) if channel else sub_rest
+        if "{channel}" in sub:
+            return None  # the main template does not say the channel; the sub one needs it
+        return f"{parts.scheme}://{parts.netloc}{sub}"
 
     def firmware_ok(self, version: str) -> bool:
         """At or above the profile's minimum firmware (True when it sets none)."""

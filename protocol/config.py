@@ -57,7 +57,14 @@ class CameraConfig(WireModel):
         max_length=2048,
         description="Main stream URL (rtsp://). Unsupported schemes are reported per camera.",
     )
-    sub_url: str | None = Field(default=None, max_length=2048, description="Sub stream URL.")
+    sub_url: str | None = Field(
+        default=None,
+        max_length=2048,
+        description=(
+            "Sub stream URL (low resolution): picture checks sample it. None: derived from "
+            "the firmware profile's templates where the main URL fits them, else none."
+        ),
+    )
     enabled: bool = Field(default=True, description="A disabled slot is neither read nor recorded.")
     profile: str | None = Field(
         default=None, max_length=64, description="Firmware profile id (firmware_profiles/)."

@@ -220,6 +220,12 @@ class Camera:
     clients: dict[str, set[Any]] = field(default_factory=lambda: {s: set() for s in STREAMS})
     medias: dict[str, set[Any]] = field(default_factory=lambda: {s: set() for s in STREAMS})
     units_sent: int = 0
+    started: float = field(default_factory=time.monotonic)
+
+    def live_position(self, clip: Clip) -> int:
+        """Where in its loop the camera's picture is now: a live camera shows a new viewer
+        the scene of the moment, not the start of its loop."""
+        return int((time.monotonic() - self.started) * Gst.SECOND / FRAME_NS) % len(clip.units)
 
     def paths(self) -> tuple[str, str]:
         return f"/cam{self.number}", f"/cam{self.number}/sub"
@@ -234,7 +240,7 @@ class Feeder:
         self._appsrc = appsrc
         self._library = library
         self._clip = library.clip(stream, camera.fault, camera.codec)
-        self._position = 0
+        self._position = self._clip.next_keyframe(camera.live_position(self._clip))
         self._next_pts: int | None = None
         self._primed = False
 
