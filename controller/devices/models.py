@@ -74,8 +74,10 @@ class Camera(SQLModel, table=True):
             sqlite_where=text(CAMERA_DOWN),
             postgresql_where=text(CAMERA_DOWN),
         ),
-        # Mean completeness of online boxes' cameras, and the few rows of offline boxes.
-        Index("ix_camera_completeness", "enabled", "box_online", "completeness", "status_at"),
+        # Mean completeness of online boxes' cameras, and the few rows of offline boxes. No
+        # status_at in it: every heartbeat moves that column, and an index on it made each one
+        # rewrite every index of the row (on PostgreSQL a heap-only update is then impossible).
+        Index("ix_camera_completeness", "enabled", "box_online", "completeness"),
     )
 
     box_id: str = Field(primary_key=True, max_length=64)
