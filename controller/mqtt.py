@@ -1,8 +1,9 @@
-"""The controller's one MQTT client: ingest subscribes through it, services publish through it.
+"""The controller's MQTT link: services publish through paho, ingest receives through a lean
+subscriber of its own (`controller.ingest.receiver`, a second connection).
 
 `publish(message)` takes a protocol model and derives topic, QoS and retain from `protocol`;
-a refused connect is logged with its reason code, and subscriptions are renewed on every
-(re)connect so a broker restart loses nothing but the time it was away.
+a refused connect is logged with its reason code, and the ingest subscription is renewed on
+every (re)connect so a broker restart loses nothing but the time it was away.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import logging
 import ssl
 import threading
+import time
 from collections.abc import Callable
 from typing import Protocol
 from urllib.parse import urlsplit
@@ -18,6 +20,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
+from controller.ingest.receiver import IngestReceiver
 from protocol import Envelope, delivery_for, encode, topic_for
 from protocol.topics import controller_subscriptions, shared
 
@@ -35,7 +38,8 @@ class Publisher(Protocol):
 
 
 class ControllerMqtt:
-    """A paho client (MQTT 5, or 3.1.1 by setting) with its network loop on paho's own thread."""
+    """A paho client (MQTT 5, or 3.1.1 by setting) with its network loop on paho's own thread,
+    plus the ingest receiver once `subscribe_ingest` is called."""
 
     def __init__(
         self,
@@ -57,8 +61,12 @@ class ControllerMqtt:
         self._port = parts.port or (8883 if parts.scheme == "mqtts" else 1883)
         self._tls = parts.scheme == "mqtts"
         self._shared_group = shared_group
-        self._filters: list[str] = []
-        self._sink: MessageSink | None = None
+        self._client_id = client_id
+        self._username, self._password = username, password
+        self._ca_file = ca_file
+        self._protocol_version = protocol_version
+        self._receiver: IngestReceiver | None = None
+        self._started = False
         self.connected = threading.Event()
         self.client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
@@ -73,34 +81,57 @@ class ControllerMqtt:
         self.client.reconnect_delay_set(min_delay=1, max_delay=30)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
-        self.client.on_message = self._on_message
 
     @property
     def endpoint(self) -> str:
         return f"{'mqtts' if self._tls else 'mqtt'}://{self._host}:{self._port}"
 
     def subscribe_ingest(self, sink: MessageSink) -> None:
-        """Deliver every box message (topic, payload) to `sink`, on paho's thread."""
-        self._sink = sink
+        """Deliver every box message (topic, payload) to `sink`, on the ingest receiver's thread."""
+        if self._receiver is not None:
+            self._receiver.sink = sink
+            return
         filters = controller_subscriptions()
         if self._shared_group:
             filters = [shared(self._shared_group, f) for f in filters]
-        self._filters = filters
-        if self.connected.is_set():
-            self._subscribe()
+        self._receiver = IngestReceiver(
+            self._host,
+            self._port,
+            filters=filters,
+            sink=sink,
+            client_id=f"{self._client_id}-ingest" if self._client_id else "",
+            username=self._username,
+            password=self._password,
+            ssl_context=ssl.create_default_context(cafile=self._ca_file) if self._tls else None,
+            protocol_version=self._protocol_version,
+        )
+        if self._started:
+            self._receiver.start()
 
     def detach_ingest(self) -> None:
-        """Stop handing messages to the ingest sink (they stay with the broker's session)."""
-        self._sink = None
+        """Stop handing messages to the ingest sink (what arrives from now on is dropped)."""
+        if self._receiver is not None:
+            self._receiver.sink = None
 
     def start(self, wait_s: float = 10.0) -> bool:
-        """Connect and start the network loop; True once connected within `wait_s`."""
+        """Connect and start the network loops; True once paho is connected and the ingest
+        receiver (if any) has its SUBACK within `wait_s`."""
         log.info("connecting to broker", extra={"broker": self.endpoint})
+        deadline = time.monotonic() + wait_s
         self.client.connect_async(self._host, self._port, keepalive=30)
         self.client.loop_start()
-        return self.connected.wait(wait_s)
+        self._started = True
+        if self._receiver is not None:
+            self._receiver.start()
+        if not self.connected.wait(wait_s):
+            return False
+        receiver = self._receiver
+        return receiver is None or receiver.subscribed.wait(max(0.0, deadline - time.monotonic()))
 
     def stop(self) -> None:
+        self._started = False
+        if self._receiver is not None:
+            self._receiver.stop()
         self.client.disconnect()
         self.client.loop_stop()
         self.connected.clear()
@@ -119,11 +150,6 @@ class ControllerMqtt:
             return False
         return True
 
-    def _subscribe(self) -> None:
-        for topic_filter in self._filters:
-            self.client.subscribe(topic_filter, qos=1)
-        log.info("subscribed", extra={"filters": self._filters})
-
     def _on_connect(
         self, _c: mqtt.Client, _u: object, _f: object, reason: ReasonCode, _p: object
     ) -> None:
@@ -131,8 +157,6 @@ class ControllerMqtt:
             log.error("broker refused connection", extra={"reason": str(reason)})
             return
         log.info("connected to broker", extra={"broker": self.endpoint})
-        if self._filters:
-            self._subscribe()
         self.connected.set()
 
     def _on_disconnect(
@@ -140,12 +164,3 @@ class ControllerMqtt:
     ) -> None:
         self.connected.clear()
         log.warning("disconnected from broker", extra={"reason": str(reason)})
-
-    def _on_message(self, _c: mqtt.Client, _u: object, message: mqtt.MQTTMessage) -> None:
-        sink = self._sink
-        if sink is None:
-            return
-        try:
-            sink(message.topic, bytes(message.payload))
-        except Exception:  # one bad message must never kill the network loop
-            log.exception("ingest sink failed", extra={"topic": message.topic})
