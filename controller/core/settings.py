@@ -68,7 +68,9 @@ class Settings(BaseSettings):
         default="controller",
         description="MQTT 5 shared-subscription group so replicas split ingest; None = plain.",
     )
-    ingest_batch_size: int = Field(default=500, ge=1, le=10_000, description="Rows per flush.")
+    ingest_batch_size: int = Field(
+        default=2000, ge=1, le=10_000, description="Most messages written in one transaction."
+    )
     ingest_batch_interval_s: float = Field(
         default=0.2, gt=0, le=10, description="Longest a message waits before it is written."
     )
@@ -78,6 +80,15 @@ class Settings(BaseSettings):
     ingest_writer_process: bool = Field(
         default=False,
         description="Decode and write in a separate process; the MQTT receiver only receives.",
+    )
+    ingest_writers: int = Field(
+        default=2,
+        ge=1,
+        le=16,
+        description=(
+            "Writer processes when ingest_writer_process is on; each writes its share of the "
+            "boxes (on SQLite one at a time, decoding side by side)."
+        ),
     )
     sweep_interval_s: float = Field(default=5.0, gt=0, description="Seconds between sweeps.")
     camera_offline_alarm_s: float = Field(

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, or_, text, update
+from sqlalchemy import func, or_, text, update
 from sqlmodel import Session, col, select
 
 from controller.alarms.bulk import AlarmMove, apply_moves, clear, raise_
@@ -370,11 +370,25 @@ def _beat(session: Session, rows: list[dict[str, Any]], *, exact: bool) -> int:
 
     PostgreSQL gets one UPDATE joined to the rows as arrays: run as a statement per row, the
     server's per-statement work was most of ingest's time. SQLite runs in-process, where
-    executing one statement many times is what is cheap.
+    executing one statement many times is what is cheap; there the rows go to the driver as
+    tuples, timestamps stored as `UtcDateTime` stores them, since SQLAlchemy's own handling of
+    each row's parameters cost more than the update.
     """
-    if session.get_bind().dialect.name != "postgresql":
-        statement = _known_heartbeat_update() if exact else _heartbeat_update()
-        return int(session.connection().execute(statement, rows).rowcount)
+    connection = session.connection()
+    if connection.dialect.name != "postgresql":
+        stored = _timestamp_binder(connection.dialect)
+        sql = _SQLITE_EXACT_BEATS if exact else _SQLITE_NEWER_BEATS
+        params = [
+            (
+                stored(r["b_at"]),
+                stored(r["b_packet"]),
+                r["b_box"],
+                r["b_slot"],
+                stored(r["b_prev"] if exact else r["b_at"]),
+            )
+            for r in rows
+        ]
+        return int(connection.exec_driver_sql(sql, params).rowcount)
     sql = _POSTGRES_BEATS.format(condition=_EXACT if exact else _NEWER)
     result = session.connection().execute(
         text(sql),
@@ -389,35 +403,26 @@ def _beat(session: Session, rows: list[dict[str, Any]], *, exact: bool) -> int:
     return int(result.rowcount)
 
 
+_SQLITE_EXACT_BEATS = (
+    "UPDATE camera SET status_at = ?, last_packet_at = ? WHERE box_id = ? AND slot = ? "
+    "AND status_at = ?"
+)
+_SQLITE_NEWER_BEATS = (
+    "UPDATE camera SET status_at = ?, last_packet_at = ? WHERE box_id = ? AND slot = ? "
+    "AND (status_at IS NULL OR status_at <= ?)"
+)
+
+
+def _timestamp_binder(dialect: Any) -> Any:
+    """The function that turns an aware datetime into what `camera.status_at` stores."""
+    table = Camera.__table__  # type: ignore[attr-defined]
+    processor = table.c.status_at.type.bind_processor(dialect)
+    return processor if processor is not None else (lambda value: value)
+
+
 def _naive_utc(value: datetime | None) -> datetime | None:
     """As `UtcDateTime` stores it: UTC without an offset."""
     return None if value is None else value.astimezone(UTC).replace(tzinfo=None)
-
-
-def _heartbeat_update() -> Any:
-    table = Camera.__table__  # type: ignore[attr-defined]
-    return (
-        update(table)
-        .where(
-            table.c.box_id == bindparam("b_box"),
-            table.c.slot == bindparam("b_slot"),
-            or_(table.c.status_at.is_(None), table.c.status_at <= bindparam("b_at")),
-        )
-        .values(status_at=bindparam("b_at"), last_packet_at=bindparam("b_packet"))
-    )
-
-
-def _known_heartbeat_update() -> Any:
-    table = Camera.__table__  # type: ignore[attr-defined]
-    return (
-        update(table)
-        .where(
-            table.c.box_id == bindparam("b_box"),
-            table.c.slot == bindparam("b_slot"),
-            table.c.status_at == bindparam("b_prev"),
-        )
-        .values(status_at=bindparam("b_at"), last_packet_at=bindparam("b_packet"))
-    )
 
 
 def _on_change(

@@ -1,8 +1,9 @@
 """The ingest role: MQTT client + dispatcher + batch writer, started and stopped together.
 
 By default everything runs in this process. With `ingest_writer_process` the MQTT receiver
-only receives and a writer process decodes, deduplicates and writes (see `split.py`); direct
-kinds such as command replies are still handled here.
+only receives and `ingest_writers` writer processes decode, deduplicate and write, each for
+its share of the boxes (see `pool.py` and `split.py`); direct kinds such as command replies
+are still handled here.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from sqlalchemy import Engine
 from controller.core.settings import Settings
 from controller.ingest.dispatcher import Dispatcher
 from controller.ingest.handlers import register_fleet_handlers
-from controller.ingest.split import WriterLink
+from controller.ingest.pool import WriterPool
 from controller.ingest.writer import BatchWriter
 from controller.mqtt import ControllerMqtt
 
@@ -40,7 +41,7 @@ class Ingest:
         self.dispatcher = Dispatcher(self.writer.put)
         register_fleet_handlers(self.dispatcher, settings, mqtt)
         self.link = (
-            WriterLink(settings, self.dispatcher.handle, lambda: self.dispatcher.direct_kinds)
+            WriterPool(settings, self.dispatcher.handle, lambda: self.dispatcher.direct_kinds)
             if settings.ingest_writer_process
             else None
         )

@@ -47,6 +47,7 @@ class WriterLink:
         local_kinds: Callable[[], list[Kind]],
         *,
         index: int = 0,
+        failed: threading.Event | None = None,
     ) -> None:
         self._settings = settings
         self._local = local
@@ -66,7 +67,7 @@ class WriterLink:
         self._acks: Connection | None = None
         self._restarts: deque[float] = deque()
         self.written = 0
-        self.failed = threading.Event()
+        self.failed = failed or threading.Event()
         """Set when the writer keeps dying; the receiving process should then exit non-zero."""
 
     def put(self, topic_name: str, payload: bytes) -> None:

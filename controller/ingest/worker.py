@@ -20,6 +20,7 @@ from controller.core.metrics import INGEST_MESSAGES, INGEST_REJECTS
 from controller.core.settings import Settings
 from controller.ingest.dispatcher import Dispatcher
 from controller.ingest.handlers import register_fleet_handlers
+from controller.ingest.writelock import WriterLock
 from controller.ingest.writer import BatchWriter
 from controller.mqtt import ControllerMqtt
 from protocol import Message
@@ -69,6 +70,7 @@ def run_writer(settings: Settings, index: int, batches: Connection, acks: Connec
 
     setup_logging()
     engine = make_engine(settings.database_url, checkpoint_in_background=True)
+    lock = WriterLock.for_engine(engine)
     checkpointer = WalCheckpointer(engine) if WalCheckpointer.wanted(engine) else None
     if checkpointer is not None:
         checkpointer.start()
@@ -108,7 +110,8 @@ def run_writer(settings: Settings, index: int, batches: Connection, acks: Connec
             written = len(pending)
             if pending:
                 try:
-                    writer.write(pending)
+                    with lock:
+                        writer.write(pending)
                 except Exception:  # write() already falls back message by message
                     log.exception("ingest writer cycle failed", extra={"messages": written})
                 pending.clear()

@@ -13,9 +13,10 @@ from sqlmodel import Session, col, select
 
 from controller.core.settings import Settings
 from controller.devices.models import Camera
-from controller.fleet.models import BoxEvent
+from controller.fleet.models import BoxEvent, StatusTransition
+from controller.ingest.pool import owner
 from controller.runtime import Controller
-from protocol import Envelope, Kind, delivery_for, encode, topic, topic_for
+from protocol import CameraState, Envelope, Kind, delivery_for, encode, topic, topic_for
 from tests.controller.conftest import World
 from tests.controller.messages import BoxSpeaker
 from tests.harness.mosquitto import MosquittoBroker
@@ -93,8 +94,47 @@ def test_dead_writer_is_replaced_and_nothing_is_lost(
     link = controller.ingest.link
     speaker = BoxSpeaker("mh-0001-a", school="mh-0001")
     _send(box, speaker.birth())
-    link.kill_writer()
+    link.kill_writer(owner(topic(Kind.EVENT, "mh-0001-a"), len(link.links)))  # this box's writer
     for n in range(20):
         _send(box, speaker.event({"type": "camera_online", "slot": 1 + n % 16}))
     _wait(lambda: _count(engine, BoxEvent) == 20)
     assert link.alive and not link.failed.is_set()
+
+
+def test_writers_share_the_boxes_and_keep_each_cameras_order(
+    controller: Controller, broker: MosquittoBroker, engine: Engine
+) -> None:
+    assert controller.ingest is not None and controller.ingest.link is not None
+    writers = len(controller.ingest.link.links)
+    assert writers == 2  # the default
+    box_ids = [f"mh-{n:04d}-a" for n in range(1, 9)]
+    assert {owner(topic(Kind.BIRTH, b), writers) for b in box_ids} == {0, 1}
+    clients = [MqttClient(broker.port, client_id=b) for b in box_ids]
+    try:
+        for client, box_id in zip(clients, box_ids, strict=True):
+            speaker = BoxSpeaker(box_id, school=box_id[:7])
+            _send(client, speaker.birth(slots=2))
+            for state in (CameraState.ONLINE, CameraState.OFFLINE, CameraState.STALLED):
+                speaker.tick(1)
+                _send(client, speaker.status(1, state))
+            _send(client, speaker.status(2))
+        _wait(lambda: _count(engine, Camera, col(Camera.state) == "stalled") == len(box_ids))
+        _wait(lambda: _count(engine, Camera, col(Camera.state) == "online") == len(box_ids))
+    finally:
+        for client in clients:
+            client.close()
+    with Session(engine) as session:
+        moves = session.exec(
+            select(StatusTransition.box_id, StatusTransition.to_state)
+            .where(StatusTransition.slot == 1)
+            .order_by(StatusTransition.id)  # type: ignore[arg-type]
+        ).all()
+    for box_id in box_ids:
+        assert [m[1] for m in moves if m[0] == box_id] == ["online", "offline", "stalled"]
+
+
+def test_owner_keeps_a_box_with_one_writer() -> None:
+    statuses = {owner(topic(Kind.CAMERA_STATUS, "mh-0001-a", s), 3) for s in range(1, 17)}
+    assert statuses == {owner(topic(Kind.BIRTH, "mh-0001-a"), 3)}
+    assert owner("not/a/schoolcam/topic/at-all", 1) == 0
+    assert owner("garbage", 4) == 0
