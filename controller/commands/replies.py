@@ -1,6 +1,6 @@
 """Who is waiting for which command reply: a registry keyed by request id.
 
-The ingest dispatcher calls `ReplyWaiters.handle` for every `command_reply` on paho's network
+The ingest dispatcher calls `ReplyWaiters.handle` for every `command_reply` on the receiver's
 thread (a *direct* handler: someone is blocked on it, so it must not wait for a batch). A
 reply nobody waits for (it came after the timeout, or the request was made by another
 replica) is counted and dropped.
