@@ -42,7 +42,12 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from bench.messages import random_event_body, status_template, telemetry_template
+from bench.messages import (
+    measured_streams,
+    random_event_body,
+    status_template,
+    telemetry_template,
+)
 from bench.report import emit, record
 from controller.core.db import make_engine
 from controller.core.settings import Settings
@@ -104,7 +109,8 @@ def _wire(message: Birth | BoxState | CameraStatus | Telemetry | Event) -> Wire:
 
 def make_phases(total: int, boxes: int, seed: int = 7) -> tuple[Phase, Phase]:
     """First contact for every box, then `total` steady messages (80 % statuses, 10 % events,
-    5 % telemetry, 5 % exact re-sends) continuing each box's (boot_id, seq)."""
+    5 % telemetry, 5 % exact re-sends) continuing each box's (boot_id, seq). Statuses carry
+    the fps and bitrate a camera measures, different in each, as real boxes send them."""
     rng = random.Random(seed)
     now = utc_now()
     boots = {f"bench-{n:05d}-a": (secrets.token_hex(5), [0]) for n in range(1, boxes + 1)}
@@ -140,6 +146,7 @@ def make_phases(total: int, boxes: int, seed: int = 7) -> tuple[Phase, Phase]:
         for slot in range(1, SLOTS + 1):
             first.append(_wire(status.model_copy(update={**envelope(box_id), "slot": slot})))
     telemetry = telemetry_template(box_ids[0])
+    streams = measured_streams(rng)
     steady: list[Wire] = []
     unique = 0
     for _ in range(total):
@@ -156,6 +163,7 @@ def make_phases(total: int, boxes: int, seed: int = 7) -> tuple[Phase, Phase]:
                     **envelope(box_id),
                     "slot": rng.randint(1, SLOTS),
                     "recording": not changed,
+                    "stream": rng.choice(streams),
                 }
             )
         elif roll < 0.95:

@@ -29,7 +29,12 @@ from datetime import timedelta
 
 from sqlalchemy import text
 
-from bench.messages import random_event_body, status_template, telemetry_template
+from bench.messages import (
+    measured_streams,
+    random_event_body,
+    status_template,
+    telemetry_template,
+)
 from bench.report import emit, record
 from controller.core.db import make_engine
 from controller.core.settings import Settings
@@ -66,6 +71,7 @@ class Fleet:
         self.down: set[tuple[str, int]] = set()
         self.now = utc_now()
         self._status = status_template(self.box_ids[0], self.now, completeness=1.0)
+        self._streams = measured_streams(self.rng)
         self._telemetry = telemetry_template(self.box_ids[0])
 
     def _env(self, box_id: str) -> dict[str, object]:
@@ -107,7 +113,12 @@ class Fleet:
         if flip:
             self.down.symmetric_difference_update({key})
         online = key not in self.down
-        update = {**self._env(box_id), "slot": slot, "last_packet_at": self.now}
+        update = {
+            **self._env(box_id),
+            "slot": slot,
+            "last_packet_at": self.now,
+            "stream": self.rng.choice(self._streams),
+        }
         if not online:
             update.update(
                 state=CameraState.OFFLINE, recording=False, stream=None, error="no packets"

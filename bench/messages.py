@@ -51,6 +51,21 @@ def status_template(
     )
 
 
+def measured_streams(rng: random.Random, count: int = 64) -> list[StreamStats]:
+    """`HD_STREAM` as a camera measures it from one status to the next: the same stream, with
+    fps and bitrate a little different every time (what keeps a real heartbeat from being a
+    byte-for-byte repeat)."""
+    return [
+        HD_STREAM.model_copy(
+            update={
+                "fps": round(rng.uniform(24.6, 25.4), 2),
+                "bitrate_kbps": round(rng.uniform(3600.0, 4400.0), 1),
+            }
+        )
+        for _ in range(count)
+    ]
+
+
 def telemetry_template(box_id: str) -> Telemetry:
     """A healthy box: moderate load, half its recording disk free."""
     return Telemetry(

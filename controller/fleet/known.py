@@ -16,7 +16,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-__all__ = ["Known", "KnownCameras", "content_key", "stream_key"]
+from protocol import StreamStats
+
+__all__ = ["STREAM_IDENTITY", "Known", "KnownCameras", "content_key", "stream_key"]
 
 CameraKey = tuple[str, int]
 
@@ -29,13 +31,23 @@ def content_key(
     error: str | None,
     completeness: float | None,
 ) -> int:
-    """The live content a heartbeat must repeat, stream figures aside (see `stream_key`)."""
+    """The live content a heartbeat must repeat, the stream aside (see `stream_key`)."""
     return hash((state, since, recording, tuple(faults or ()), error, completeness))
 
 
-def stream_key(stream: Mapping[str, object] | None) -> int | None:
-    """The stream figures as the database holds them (JSON values); None when not known."""
-    return None if stream is None else hash(tuple(sorted(stream.items())))
+STREAM_IDENTITY = ("codec", "width", "height", "hd", "browser_playable", "audio_codec")
+"""What makes a stream another stream. Its measured figures (fps, bitrate, GOP, reconnects
+and stalls per hour) move in nearly every status a real camera sends; they are written with
+the heartbeat rather than making each status a change."""
+
+
+def stream_key(stream: Mapping[str, object] | StreamStats | None) -> int | None:
+    """The stream's identity, from the database's JSON or from a message; None when unknown."""
+    if stream is None:
+        return None
+    if isinstance(stream, StreamStats):
+        return hash(tuple(getattr(stream, name) for name in STREAM_IDENTITY))
+    return hash(tuple(stream.get(name) for name in STREAM_IDENTITY))
 
 
 @dataclass(slots=True)

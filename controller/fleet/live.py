@@ -162,13 +162,10 @@ def apply_statuses(
                 continue
             row = _row(status)
             if old is not None and _same(old, row):
-                beats[key] = {
-                    "b_box": key[0],
-                    "b_slot": key[1],
-                    "b_at": status.sent_at,
-                    "b_packet": status.last_packet_at,
-                }
+                beats[key] = _beat_row(status)
                 old.status_at = status.sent_at
+                if row["stream"] is not None:
+                    old.stream = row["stream"]
                 continue
             school_id = old.school_id if old is not None else (box.school_id if box else None)
             _on_change(session, old, status, school_id, moves, now)
@@ -219,10 +216,19 @@ def _repeats(known: Known, status: CameraStatus) -> bool:
         return False
     if status.stream is None:
         return True
-    return (
-        known.stream is not None
-        and stream_key(status.stream.model_dump(mode="json")) == known.stream
-    )
+    return known.stream is not None and stream_key(status.stream) == known.stream
+
+
+def _beat_row(status: CameraStatus) -> dict[str, Any]:
+    """A heartbeat's columns: the clock, and the stream's new figures when it sent them."""
+    stream = status.stream
+    return {
+        "b_box": status.box_id,
+        "b_slot": status.slot,
+        "b_at": status.sent_at,
+        "b_packet": status.last_packet_at,
+        "b_stream": stream.model_dump_json() if stream is not None else None,
+    }
 
 
 def _beat_known(
@@ -239,15 +245,7 @@ def _beat_known(
         if entry is None or not all(_repeats(entry, s) for s in run):
             continue
         last = run[-1]
-        rows.append(
-            {
-                "b_box": key[0],
-                "b_slot": key[1],
-                "b_at": last.sent_at,
-                "b_packet": last.last_packet_at,
-                "b_prev": entry.at,
-            }
-        )
+        rows.append({**_beat_row(last), "b_prev": entry.at})
     if not rows:
         return set()
     keys = {(r["b_box"], r["b_slot"]) for r in rows}
@@ -282,7 +280,8 @@ def _row(status: CameraStatus) -> dict[str, Any]:
 
 
 def _same(old: _Held, row: dict[str, Any]) -> bool:
-    """True when the status repeats what is held (a heartbeat); the stream is kept when None."""
+    """True when the status repeats what is held (a heartbeat): the stream's measured figures
+    may move (the heartbeat writes them), and a status without a stream keeps the held one."""
     return (
         old.state == row["state"]
         and old.since == row["since"]
@@ -291,7 +290,7 @@ def _same(old: _Held, row: dict[str, Any]) -> bool:
         and (old.faults or []) == row["faults"]
         and old.error == row["error"]
         and old.completeness == row["completeness"]
-        and (row["stream"] is None or old.stream == row["stream"])
+        and (row["stream"] is None or stream_key(old.stream) == stream_key(row["stream"]))
         and (row["hd"] is None or old.hd == row["hd"])
     )
 
@@ -353,11 +352,12 @@ def _upsert(session: Session) -> Any:
 
 
 _POSTGRES_BEATS = """
-UPDATE camera SET status_at = v.at, last_packet_at = v.packet
+UPDATE camera SET status_at = v.at, last_packet_at = v.packet,
+    stream = COALESCE(CAST(v.stream AS json), camera.stream)
 FROM unnest(
     CAST(:boxes AS varchar[]), CAST(:slots AS integer[]), CAST(:ats AS timestamp[]),
-    CAST(:packets AS timestamp[]), CAST(:prevs AS timestamp[])
-) AS v(box, slot, at, packet, prev)
+    CAST(:packets AS timestamp[]), CAST(:prevs AS timestamp[]), CAST(:streams AS text[])
+) AS v(box, slot, at, packet, prev, stream)
 WHERE camera.box_id = v.box AND camera.slot = v.slot AND {condition}
 """
 _EXACT = "camera.status_at = v.prev"
@@ -382,6 +382,7 @@ def _beat(session: Session, rows: list[dict[str, Any]], *, exact: bool) -> int:
             (
                 stored(r["b_at"]),
                 stored(r["b_packet"]),
+                r["b_stream"],
                 r["b_box"],
                 r["b_slot"],
                 stored(r["b_prev"] if exact else r["b_at"]),
@@ -398,19 +399,18 @@ def _beat(session: Session, rows: list[dict[str, Any]], *, exact: bool) -> int:
             "ats": [_naive_utc(r["b_at"]) for r in rows],
             "packets": [_naive_utc(r["b_packet"]) for r in rows],
             "prevs": [_naive_utc(r.get("b_prev")) for r in rows],
+            "streams": [r["b_stream"] for r in rows],
         },
     )
     return int(result.rowcount)
 
 
-_SQLITE_EXACT_BEATS = (
-    "UPDATE camera SET status_at = ?, last_packet_at = ? WHERE box_id = ? AND slot = ? "
-    "AND status_at = ?"
+_SQLITE_BEAT = (
+    "UPDATE camera SET status_at = ?, last_packet_at = ?, stream = COALESCE(?, stream) "
+    "WHERE box_id = ? AND slot = ? AND "
 )
-_SQLITE_NEWER_BEATS = (
-    "UPDATE camera SET status_at = ?, last_packet_at = ? WHERE box_id = ? AND slot = ? "
-    "AND (status_at IS NULL OR status_at <= ?)"
-)
+_SQLITE_EXACT_BEATS = _SQLITE_BEAT + "status_at = ?"
+_SQLITE_NEWER_BEATS = _SQLITE_BEAT + "(status_at IS NULL OR status_at <= ?)"
 
 
 def _timestamp_binder(dialect: Any) -> Any:

@@ -119,3 +119,33 @@ def test_a_changed_status_of_a_remembered_camera_is_not_a_heartbeat(
     box.tick(10)
     _write(engine, [box.status(1, CameraState.STALLED)], known)
     assert _camera(engine, 1).state == "stalled"
+
+
+def _with_figures(status: CameraStatus, bitrate: float, fps: float) -> CameraStatus:
+    assert status.stream is not None
+    stream = status.stream.model_copy(update={"bitrate_kbps": bitrate, "fps": fps})
+    return status.model_copy(update={"stream": stream})
+
+
+def test_new_stream_figures_ride_on_the_heartbeat(engine: Engine, settings: Settings) -> None:
+    """A camera's measured fps and bitrate move in every status: that is still a heartbeat
+    (no read, no rewrite of the row), and the camera shows the newest figures."""
+    box = BoxSpeaker(BOX, school="mh-0001")
+    ingest_messages(engine, settings, [box.birth(slots=1)])
+    known = KnownCameras()
+    first = box.status(1)
+    _write(engine, [first], known)
+    for n, memory in enumerate((known, None)):  # the remembered path, then the full path
+        box.tick(10)
+        beat = _with_figures(_beat(box, first), bitrate=3900.0 + n, fps=24.5 + n)
+        with _statements(engine) as seen:
+            _write(engine, [beat], memory)
+        writes = [s for s in seen if s.startswith(("insert", "update camera"))]
+        assert writes and all(s.startswith("update camera set status_at") for s in writes), seen
+        if memory is not None:
+            assert not [s for s in seen if s.startswith("select") and "from camera" in s]
+        camera = _camera(engine, 1)
+        assert camera.status_at == beat.sent_at
+        assert camera.stream is not None
+        assert camera.stream["bitrate_kbps"] == 3900.0 + n and camera.stream["fps"] == 24.5 + n
+        assert camera.stream["width"] == 1920
