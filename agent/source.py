@@ -116,7 +116,9 @@ def open_source(
             timeout=(open_timeout_s, read_timeout_s),
         )
     except av.FFmpegError as exc:
-        text = str(exc).replace(url, redact_url(url))
+        # FFmpeg's own words, without PyAV's "[Errno N] ...: 'url'" wrapping (the number
+        # means nothing to a reader, and the URL is given once, redacted).
+        text = (exc.strerror or str(exc)).replace(url, redact_url(url))
         auth = "401" in text or "nauthorized" in text or "403" in text
         raise SourceError(f"cannot open {redact_url(url)}: {text}", auth=auth) from exc
     except OSError as exc:
