@@ -56,7 +56,10 @@ def serve(
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     no_ingest: Annotated[bool, typer.Option("--no-ingest", help="API only.")] = False,
     writer_process: Annotated[
-        bool, typer.Option("--writer-process", help="Decode and write ingest in child processes (INGEST_WRITERS).")
+        bool,
+        typer.Option(
+            "--writer-process", help="Decode and write ingest in child processes (INGEST_WRITERS)."
+        ),
     ] = False,
 ) -> None:
     """Run the API (and, unless --no-ingest, ingest and sweeps) in one process."""
@@ -76,7 +79,10 @@ def serve(
 @app.command()
 def ingest(
     writer_process: Annotated[
-        bool, typer.Option("--writer-process", help="Decode and write in child processes (INGEST_WRITERS).")
+        bool,
+        typer.Option(
+            "--writer-process", help="Decode and write in child processes (INGEST_WRITERS)."
+        ),
     ] = False,
 ) -> None:
     """Run ingest and sweeps only, until SIGINT/SIGTERM (or until the writer keeps dying)."""
