@@ -37,18 +37,32 @@ def cameras(
         typer.Option(help="Clip cache (default $SCHOOLCAM_CACHE_DIR or ~/.cache/schoolcam/clips)."),
     ] = None,
     verbose: Annotated[bool, typer.Option(help="Log clients and faults.")] = False,
+    hevc: Annotated[
+        str, typer.Option(help="Cameras that send H.265 instead of H.264, e.g. '2,5'.")
+    ] = "",
+    login: Annotated[
+        list[str] | None,
+        typer.Option(help="A camera that requires a login, as CAM=USER:PASSWORD; repeatable."),
+    ] = None,
 ) -> None:
     """Serve simulated RTSP cameras in the foreground until Ctrl-C."""
+    try:
+        hevc_cameras = parse_camera_list(hevc)
+        logins = dict(parse_login(text) for text in login or [])
+        simulator = CameraSimulator(
+            count,
+            host=host,
+            port=port,
+            control_port=control_port,
+            cache_dir=cache_dir,
+            log_level="INFO" if verbose else "WARNING",
+            inherit_stderr=True,
+            hevc=hevc_cameras,
+            logins=logins,
+        )
+    except ValueError as error:
+        raise typer.BadParameter(str(error)) from error
     typer.echo(f"Starting {count} cameras (the first run also makes the clips)...", err=True)
-    simulator = CameraSimulator(
-        count,
-        host=host,
-        port=port,
-        control_port=control_port,
-        cache_dir=cache_dir,
-        log_level="INFO" if verbose else "WARNING",
-        inherit_stderr=True,
-    )
     signal.signal(signal.SIGTERM, _interrupt)  # stop as cleanly on SIGTERM as on Ctrl-C
     try:
         simulator.start()
@@ -89,10 +103,33 @@ def _interrupt(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt
 
 
+def parse_camera_list(text: str) -> set[int]:
+    """'2,5' -> {2, 5}; '' -> nothing. ValueError names what is wrong."""
+    cameras = set()
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        if not part.isdigit():
+            raise ValueError(f"{part!r} is not a camera number")
+        cameras.add(int(part))
+    return cameras
+
+
+def parse_login(text: str) -> tuple[int, tuple[str, str]]:
+    """'3=viewer:secret' -> (3, ('viewer', 'secret'))."""
+    cam, _, credentials = text.partition("=")
+    user, _, password = credentials.partition(":")
+    if not cam.strip().isdigit() or not user or not password:
+        raise ValueError(f"login {text.split(':')[0]!r}...: expected CAM=USER:PASSWORD")
+    return int(cam), (user, password)
+
+
 def _print_usage(simulator: CameraSimulator) -> None:
-    typer.echo(f"{simulator.count} cameras, main 1920x1080 and sub 640x360, 25 fps H.264:")
+    typer.echo(f"{simulator.count} cameras, main 1920x1080 and sub 640x360, 25 fps:")
     for cam in range(1, simulator.count + 1):
-        typer.echo(f"  cam{cam:<3} {simulator.url(cam)}   {simulator.url(cam, sub=True)}")
+        notes = ["H.265" if cam in simulator.hevc else "H.264"]
+        if cam in simulator.logins:
+            notes.append(f"login {simulator.logins[cam][0]}")
+        urls = f"{simulator.url(cam)}   {simulator.url(cam, sub=True)}"
+        typer.echo(f"  cam{cam:<3} {urls}   ({', '.join(notes)})")
     faults = ", ".join(fault.value for fault in Fault)
     port = simulator.control_port
     typer.echo(
