@@ -14,9 +14,10 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
-from pathlib import Path
 
 from sqlalchemy import Engine
+
+from controller.core.db import sqlite_file
 
 __all__ = ["WalCheckpointer"]
 
@@ -31,9 +32,10 @@ class WalCheckpointer:
     def __init__(
         self, engine: Engine, *, interval_s: float = 1.0, restart_bytes: int = RESTART_BYTES
     ) -> None:
-        if not self.wanted(engine):
+        path = sqlite_file(engine)
+        if path is None:
             raise ValueError(f"{engine.url} is not a SQLite database file")
-        self._path = Path(str(engine.url.database))
+        self._path = path
         self._interval_s = interval_s
         self._restart_bytes = restart_bytes
         self._stop = threading.Event()
@@ -43,8 +45,7 @@ class WalCheckpointer:
     @staticmethod
     def wanted(engine: Engine) -> bool:
         """True for an engine on a SQLite file, the only kind that has a log to checkpoint."""
-        database = engine.url.database
-        return engine.dialect.name == "sqlite" and bool(database) and database != ":memory:"
+        return sqlite_file(engine) is not None
 
     def start(self) -> None:
         self._stop.clear()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
@@ -12,11 +13,19 @@ from sqlmodel import Session
 
 from controller.core import metrics
 
-__all__ = ["dialect_insert", "is_sqlite", "make_engine", "session_scope"]
+__all__ = ["dialect_insert", "is_sqlite", "make_engine", "session_scope", "sqlite_file"]
 
 
 def is_sqlite(engine: Engine) -> bool:
     return engine.dialect.name == "sqlite"
+
+
+def sqlite_file(engine: Engine) -> Path | None:
+    """The database file of an engine on a SQLite file; None for memory or another database."""
+    database = engine.url.database
+    if not is_sqlite(engine) or not database or database == ":memory:":
+        return None
+    return Path(database)
 
 
 SQLITE_CACHE_KIB = 65_536

@@ -17,6 +17,8 @@ from types import TracebackType
 
 from sqlalchemy import Engine
 
+from controller.core.db import sqlite_file
+
 __all__ = ["WriterLock"]
 
 
@@ -30,10 +32,8 @@ class WriterLock:
     @classmethod
     def for_engine(cls, engine: Engine) -> WriterLock:
         """A lock file beside a SQLite database; a no-op lock for any other database."""
-        database = engine.url.database
-        if engine.dialect.name != "sqlite" or not database or database == ":memory:":
-            return cls(None)
-        return cls(Path(f"{database}.ingest-lock"))
+        database = sqlite_file(engine)
+        return cls(None if database is None else Path(f"{database}.ingest-lock"))
 
     def __enter__(self) -> WriterLock:
         if self._path is not None:
