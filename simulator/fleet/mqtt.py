@@ -16,13 +16,14 @@ import ssl
 import struct
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+
+from protocol.mqtt_packets import Will, connect_packet, packet, read_length, string
 
 __all__ = ["ConnectRefused", "MqttConnection", "Will", "connect"]
 
 log = logging.getLogger(__name__)
 
-_CONNECT, _CONNACK, _PUBLISH, _PUBACK = 0x10, 0x20, 0x30, 0x40
+_CONNACK, _PUBLISH, _PUBACK = 0x20, 0x30, 0x40
 _PUBREC, _PUBREL, _PUBCOMP = 0x50, 0x62, 0x70
 _SUBSCRIBE, _SUBACK, _PINGREQ, _PINGRESP, _DISCONNECT = 0x82, 0x90, 0xC0, 0xD0, 0xE0
 
@@ -43,57 +44,6 @@ class ConnectRefused(ConnectionError):
     def __init__(self, code: int) -> None:
         super().__init__(f"broker refused the connection: {_CONNACK_REASONS.get(code, code)}")
         self.code = code
-
-
-@dataclass(frozen=True)
-class Will:
-    """The Last Will the broker publishes when the connection dies without DISCONNECT."""
-
-    topic: str
-    payload: bytes
-    qos: int = 1
-    retain: bool = True
-
-
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte, n = n % 128, n // 128
-        out.append(byte | 0x80 if n else byte)
-        if not n:
-            return bytes(out)
-
-
-def _str(value: str | bytes) -> bytes:
-    data = value.encode() if isinstance(value, str) else value
-    return struct.pack("!H", len(data)) + data
-
-
-def _packet(first: int, body: bytes) -> bytes:
-    return bytes((first,)) + _varint(len(body)) + body
-
-
-def connect_packet(
-    client_id: str,
-    keepalive: int,
-    username: str | None,
-    password: str | None,
-    will: Will | None,
-) -> bytes:
-    """The CONNECT packet (protocol level 4, clean session)."""
-    flags = 0x02
-    payload = _str(client_id)
-    if will is not None:
-        flags |= 0x04 | (will.qos << 3) | (0x20 if will.retain else 0)
-        payload += _str(will.topic) + _str(will.payload)
-    if username is not None:
-        flags |= 0x80
-        payload += _str(username)
-        if password is not None:
-            flags |= 0x40
-            payload += _str(password)
-    header = _str("MQTT") + bytes((4, flags)) + struct.pack("!H", keepalive)
-    return _packet(_CONNECT, header + payload)
 
 
 class MqttConnection(asyncio.Protocol):
@@ -136,10 +86,10 @@ class MqttConnection(asyncio.Protocol):
         buffer = self._buffer
         buffer += data
         while True:
-            packet = self._take_packet(buffer)
-            if packet is None:
+            taken = self._take_packet(buffer)
+            if taken is None:
                 return
-            first, body = packet
+            first, body = taken
             try:
                 self._handle(first, body)
             except Exception:  # one bad packet or handler must not kill the connection
@@ -160,7 +110,7 @@ class MqttConnection(asyncio.Protocol):
     def publish(self, topic: str, payload: bytes, qos: int = 0, retain: bool = False) -> None:
         """QoS 0 publish (or QoS 1 without waiting for the PUBACK); raises if disconnected."""
         if qos == 0:
-            self._send(_packet(_PUBLISH | (0x01 if retain else 0), _str(topic) + payload))
+            self._send(packet(_PUBLISH | (0x01 if retain else 0), string(topic) + payload))
         else:
             self._publish_qos1(topic, payload, retain)
 
@@ -175,8 +125,8 @@ class MqttConnection(asyncio.Protocol):
     async def subscribe(self, filters: list[str], qos: int = 1, timeout: float = 10.0) -> None:
         """Subscribe to every filter and wait for the SUBACK."""
         packet_id, future = self._new_pending()
-        body = struct.pack("!H", packet_id) + b"".join(_str(f) + bytes((qos,)) for f in filters)
-        self._send(_packet(_SUBSCRIBE, body))
+        body = struct.pack("!H", packet_id) + b"".join(string(f) + bytes((qos,)) for f in filters)
+        self._send(packet(_SUBSCRIBE, body))
         await asyncio.wait_for(future, timeout)
 
     def keepalive(self, now: float) -> None:
@@ -221,9 +171,9 @@ class MqttConnection(asyncio.Protocol):
 
     def _publish_qos1(self, topic: str, payload: bytes, retain: bool) -> asyncio.Future[None]:
         packet_id, future = self._new_pending()
-        body = _str(topic) + struct.pack("!H", packet_id) + payload
+        body = string(topic) + struct.pack("!H", packet_id) + payload
         try:
-            self._send(_packet(_PUBLISH | 0x02 | (0x01 if retain else 0), body))
+            self._send(packet(_PUBLISH | 0x02 | (0x01 if retain else 0), body))
         except ConnectionError:
             self._pending.pop(packet_id, None)
             raise
@@ -231,19 +181,8 @@ class MqttConnection(asyncio.Protocol):
 
     @staticmethod
     def _take_packet(buffer: bytearray) -> tuple[int, bytes] | None:
-        length, multiplier, pos = 0, 1, 1
-        while True:
-            if pos >= len(buffer):
-                return None
-            byte = buffer[pos]
-            length += (byte & 0x7F) * multiplier
-            multiplier *= 128
-            pos += 1
-            if not byte & 0x80:
-                break
-            if pos > 4:
-                raise ValueError("malformed MQTT remaining length")
-        if len(buffer) < pos + length:
+        length, pos = read_length(buffer, 1, len(buffer))
+        if pos < 0 or len(buffer) < pos + length:
             return None
         first, body = buffer[0], bytes(buffer[pos : pos + length])
         del buffer[: pos + length]
@@ -261,9 +200,9 @@ class MqttConnection(asyncio.Protocol):
             if not self._connack.done():
                 self._connack.set_result(body[1])
         elif kind == _PUBREL & 0xF0:
-            self._send(_packet(_PUBCOMP, body[:2]))
+            self._send(packet(_PUBCOMP, body[:2]))
         elif kind == _PUBREC:  # we never publish at QoS 2; answer to keep the broker happy
-            self._send(_packet(_PUBREL, body[:2]))
+            self._send(packet(_PUBREL, body[:2]))
 
     def _on_publish(self, first: int, body: bytes) -> None:
         qos = (first >> 1) & 0x03
@@ -273,7 +212,7 @@ class MqttConnection(asyncio.Protocol):
         if qos:
             packet_id = body[pos : pos + 2]
             pos += 2
-            self._send(_packet(_PUBACK if qos == 1 else _PUBREC, packet_id))
+            self._send(packet(_PUBACK if qos == 1 else _PUBREC, packet_id))
         self.on_message(topic, body[pos:])
 
 
@@ -301,7 +240,7 @@ async def connect(
     )
     connection.keepalive_s = keepalive
     try:
-        connection._send(connect_packet(client_id, keepalive, username, password, will))
+        connection._send(connect_packet(client_id, keepalive, username, password, will=will))
         await connection.wait_connack(timeout)
     except BaseException:
         connection.abort()

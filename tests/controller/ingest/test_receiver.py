@@ -21,6 +21,7 @@ import pytest
 from controller.ingest.receiver import IngestReceiver
 from controller.mqtt import ControllerMqtt
 from protocol import Kind, topic
+from protocol.mqtt_packets import encode_length
 from protocol.topics import controller_subscriptions, shared
 from tests.fixtures.broker import SECURE_USERS
 from tests.harness.mosquitto import MosquittoBroker
@@ -348,15 +349,6 @@ def _read_packet(conn: socket.socket) -> tuple[int, bytes]:
     return first, exactly(length)
 
 
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte, n = n % 128, n // 128
-        out.append(byte | 0x80 if n else byte)
-        if not n:
-            return bytes(out)
-
-
 def _publish_v5(topic_name: str, payload: bytes, packet_id: int | None) -> bytes:
     """PUBLISH with properties the receiver must skip: expiry, and a user property long
     enough that the property length takes two bytes."""
@@ -366,8 +358,8 @@ def _publish_v5(topic_name: str, payload: bytes, packet_id: int | None) -> bytes
     body = struct.pack("!H", len(name)) + name
     if packet_id is not None:
         body += struct.pack("!H", packet_id)
-    body += _varint(len(props)) + props + payload
-    return bytes((0x32 if packet_id is not None else 0x30,)) + _varint(len(body)) + body
+    body += encode_length(len(props)) + props + payload
+    return bytes((0x32 if packet_id is not None else 0x30,)) + encode_length(len(body)) + body
 
 
 class ScriptedBroker:
@@ -397,7 +389,9 @@ class ScriptedBroker:
                     conn.sendall(b"\x20\x03\x00\x00\x00")
                     _first, body = _read_packet(conn)  # SUBSCRIBE
                     codes = bytes(len(controller_subscriptions()))
-                    conn.sendall(b"\x90" + _varint(3 + len(codes)) + body[:2] + b"\x00" + codes)
+                    conn.sendall(
+                        b"\x90" + encode_length(3 + len(codes)) + body[:2] + b"\x00" + codes
+                    )
                     self._script(index, conn)
                     conn.settimeout(2)
                     while True:
