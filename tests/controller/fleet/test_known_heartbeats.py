@@ -47,6 +47,13 @@ def _statements(engine: Engine) -> Iterator[list[str]]:
         event.remove(engine, "before_cursor_execute", record)
 
 
+def _born(engine: Engine, settings: Settings, slots: int) -> tuple[BoxSpeaker, KnownCameras]:
+    """A box that has sent its birth, and a writer memory that knows none of its cameras."""
+    box = BoxSpeaker(BOX, school="mh-0001")
+    ingest_messages(engine, settings, [box.birth(slots=slots)])
+    return box, KnownCameras()
+
+
 def _beat(box: BoxSpeaker, first: CameraStatus) -> CameraStatus:
     """The next status of `first`'s camera, saying nothing new (the state's `since` kept)."""
     return box.status(first.slot).model_copy(update={"since": first.since})
@@ -60,9 +67,7 @@ def _camera(engine: Engine, slot: int) -> Camera:
 def test_a_remembered_heartbeat_is_written_without_reading_the_row(
     engine: Engine, settings: Settings
 ) -> None:
-    box = BoxSpeaker(BOX, school="mh-0001")
-    ingest_messages(engine, settings, [box.birth(slots=2)])
-    known = KnownCameras()
+    box, known = _born(engine, settings, slots=2)
     firsts = [box.status(1), box.status(2)]
     _write(engine, firsts, known)
     assert len(known) == 2
@@ -80,9 +85,7 @@ def test_a_remembered_heartbeat_is_written_without_reading_the_row(
 def test_a_camera_written_elsewhere_meanwhile_takes_the_full_path(
     engine: Engine, settings: Settings
 ) -> None:
-    box = BoxSpeaker(BOX, school="mh-0001")
-    ingest_messages(engine, settings, [box.birth(slots=1)])
-    known = KnownCameras()
+    box, known = _born(engine, settings, slots=1)
     first = box.status(1)
     _write(engine, [first], known)  # remembered: online
     box.tick(10)
@@ -112,9 +115,7 @@ def test_a_camera_written_elsewhere_meanwhile_takes_the_full_path(
 def test_a_changed_status_of_a_remembered_camera_is_not_a_heartbeat(
     engine: Engine, settings: Settings
 ) -> None:
-    box = BoxSpeaker(BOX, school="mh-0001")
-    ingest_messages(engine, settings, [box.birth(slots=1)])
-    known = KnownCameras()
+    box, known = _born(engine, settings, slots=1)
     _write(engine, [box.status(1)], known)
     box.tick(10)
     _write(engine, [box.status(1, CameraState.STALLED)], known)
@@ -130,9 +131,7 @@ def _with_figures(status: CameraStatus, bitrate: float, fps: float) -> CameraSta
 def test_new_stream_figures_ride_on_the_heartbeat(engine: Engine, settings: Settings) -> None:
     """A camera's measured fps and bitrate move in every status: that is still a heartbeat
     (no read, no rewrite of the row), and the camera shows the newest figures."""
-    box = BoxSpeaker(BOX, school="mh-0001")
-    ingest_messages(engine, settings, [box.birth(slots=1)])
-    known = KnownCameras()
+    box, known = _born(engine, settings, slots=1)
     first = box.status(1)
     _write(engine, [first], known)
     for n, memory in enumerate((known, None)):  # the remembered path, then the full path
