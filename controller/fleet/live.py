@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, or_, text, update
@@ -375,8 +375,8 @@ def _beat(session: Session, rows: list[dict[str, Any]], *, exact: bool) -> int:
     each row's parameters cost more than the update.
     """
     connection = session.connection()
+    stored = _timestamp_binder(connection.dialect)
     if connection.dialect.name != "postgresql":
-        stored = _timestamp_binder(connection.dialect)
         sql = _SQLITE_EXACT_BEATS if exact else _SQLITE_NEWER_BEATS
         params = [
             (
@@ -391,14 +391,14 @@ def _beat(session: Session, rows: list[dict[str, Any]], *, exact: bool) -> int:
         ]
         return int(connection.exec_driver_sql(sql, params).rowcount)
     sql = _POSTGRES_BEATS.format(condition=_EXACT if exact else _NEWER)
-    result = session.connection().execute(
+    result = connection.execute(
         text(sql),
         {
             "boxes": [r["b_box"] for r in rows],
             "slots": [r["b_slot"] for r in rows],
-            "ats": [_naive_utc(r["b_at"]) for r in rows],
-            "packets": [_naive_utc(r["b_packet"]) for r in rows],
-            "prevs": [_naive_utc(r.get("b_prev")) for r in rows],
+            "ats": [stored(r["b_at"]) for r in rows],
+            "packets": [stored(r["b_packet"]) for r in rows],
+            "prevs": [stored(r.get("b_prev")) for r in rows],
             "streams": [r["b_stream"] for r in rows],
         },
     )
@@ -414,15 +414,11 @@ _SQLITE_NEWER_BEATS = _SQLITE_BEAT + "(status_at IS NULL OR status_at <= ?)"
 
 
 def _timestamp_binder(dialect: Any) -> Any:
-    """The function that turns an aware datetime into what `camera.status_at` stores."""
+    """The function that turns an aware datetime into what `camera.status_at` stores on this
+    database (`UtcDateTime`: naive UTC; on SQLite, its text form)."""
     table = Camera.__table__  # type: ignore[attr-defined]
     processor = table.c.status_at.type.bind_processor(dialect)
     return processor if processor is not None else (lambda value: value)
-
-
-def _naive_utc(value: datetime | None) -> datetime | None:
-    """As `UtcDateTime` stores it: UTC without an offset."""
-    return None if value is None else value.astimezone(UTC).replace(tzinfo=None)
 
 
 def _on_change(
