@@ -6,6 +6,11 @@ attempt takes a new session, sets the will, connects (clean_start=False, a persi
 and on loss waits with capped exponential backoff. MQTT 5 is used unless the broker refuses
 it, then 3.1.1. Every paho callback is wrapped so an exception in our code is logged and can
 never kill the network loop.
+
+Every byte goes through the socket on the loop thread. Left alone, paho writes a publish
+straight from the caller's thread while the loop thread reads; over TLS that is two threads in
+one OpenSSL connection, which can break the record stream and drop the link (the broker then
+publishes the will). Registering a write callback makes paho queue instead and wake the loop.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 SESSION_EXPIRY_S = 7 * 24 * 3600
+GOODBYE_TIMEOUT_S = 1.0  # DISCONNECT is a two-byte write; a socket that takes longer is dead
 CONNACK_TIMEOUT_S = 5.0  # a healthy broker answers in milliseconds, even a busy one in seconds
 # Mosquitto 2.0 looks for silent clients only every 6 s (on whole seconds), so it publishes a
 # will up to ~7 s after 1.5 x keepalive; measured in tests/agent/link/test_will_timing.py.
@@ -151,12 +157,7 @@ class MqttLink:
                 info.wait_for_publish(timeout=min(1.5, timeout))
             except (RuntimeError, ValueError) as exc:
                 log.warning("could not publish the offline state before stopping: %s", exc)
-        self._stop.set()
-        if client is not None:
-            try:
-                client.disconnect()
-            except Exception:  # the socket may already be gone; nothing more to do
-                log.debug("disconnect on stop failed", exc_info=True)
+        self._stop.set()  # the loop thread sends DISCONNECT, so the broker drops the will
         if self._thread is not None:
             self._thread.join(timeout)
             if self._thread.is_alive():
@@ -251,7 +252,10 @@ class MqttLink:
     def _serve(self, client: mqtt.Client) -> None:
         """Run the network loop until the connection ends, or no CONNACK comes in time."""
         started = self._clock.monotonic()
-        while not self._stop.is_set():
+        while True:
+            if self._stop.is_set():
+                self._say_goodbye(client)
+                return
             rc = client.loop(timeout=0.2)
             if rc != mqtt.MQTT_ERR_SUCCESS:
                 if not self._answered and not self._stop.is_set():  # refusals: _on_connect
@@ -260,6 +264,18 @@ class MqttLink:
             waited = self._clock.monotonic() - started
             if not self._answered and waited > self.connack_timeout_s:
                 self._unanswered(f"sent no CONNACK within {self.connack_timeout_s:.0f} s")
+                return
+
+    def _say_goodbye(self, client: mqtt.Client) -> None:
+        """Send DISCONNECT and run the loop until paho has written it and closed the socket."""
+        try:
+            client.disconnect()
+        except Exception:  # the socket may already be gone; nothing more to do
+            log.debug("disconnect on stop failed", exc_info=True)
+            return
+        deadline = self._clock.monotonic() + GOODBYE_TIMEOUT_S
+        while self._clock.monotonic() < deadline:
+            if client.loop(timeout=0.05) != mqtt.MQTT_ERR_SUCCESS:
                 return
 
     def _unanswered(self, what: str) -> None:
@@ -303,6 +319,7 @@ class MqttLink:
                 keyfile=str(s.key_file) if s.key_file else None,
                 cert_reqs=ssl.CERT_REQUIRED,
             )
+        client.on_socket_register_write = _queue_writes_for_loop
         client.on_connect = _guard("on_connect", self._on_connect)
         client.on_disconnect = _guard("on_disconnect", self._on_disconnect)
         client.on_message = _guard("on_message", self._on_message)
@@ -346,7 +363,10 @@ class MqttLink:
 
     def _on_disconnect(self, _c: mqtt.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
         if self.state.up:
-            log.warning("MQTT link lost: %s", reason)
+            if self._stop.is_set():
+                log.info("MQTT link closed on stop")
+            else:
+                log.warning("MQTT link lost: %s", reason)
             self._mark_down()
 
     def _mark_down(self) -> None:
@@ -400,6 +420,10 @@ def _password(settings: BrokerSettings) -> str | None:
             log.error("broker password variable %s is not set", settings.password_env)
         return value
     return None
+
+
+def _queue_writes_for_loop(_client: mqtt.Client, _userdata: Any, _sock: Any) -> None:
+    """Registered so paho queues writes for the loop thread; its select() sees them."""
 
 
 def _guard(name: str, callback: Callable[..., None]) -> Callable[..., None]:
