@@ -421,6 +421,7 @@ class CameraWorker:
         video_index = source.video.index
         stop = self._stop
         stats_packet = self.stats.packet
+        seconds_per_tick = float(source.video.time_base or 0)
         record = self._record
         monotonic = time.monotonic
         stalled = CameraState.STALLED
@@ -450,7 +451,7 @@ class CameraWorker:
                 last_packet = now
                 self._last_packet_mono = now
                 keyframe = packet.is_keyframe
-                stats_packet(now, size, keyframe)
+                stats_packet(now, dts * seconds_per_tick, size, keyframe)
                 if not online:
                     if not started:
                         started = True

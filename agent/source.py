@@ -142,13 +142,15 @@ def probe_url(url: str, *, timeout_s: float = 10.0) -> StreamStats:
     source = open_source(url, open_timeout_s=timeout_s, read_timeout_s=min(5.0, timeout_s))
     tracker = StreamStatsTracker()
     tracker.connected(source.format)
+    seconds_per_tick = float(source.video.time_base or 0)
     keys = 0
     started = time.monotonic()
     try:
         for packet in source.container.demux(source.video):
             now = time.monotonic()
-            if packet.size:
-                tracker.packet(now, packet.size, bool(packet.is_keyframe))
+            if packet.size and packet.dts is not None:
+                media_s = packet.dts * seconds_per_tick
+                tracker.packet(now, media_s, packet.size, bool(packet.is_keyframe))
                 keys += int(bool(packet.is_keyframe))
             if keys >= 2 or now - started > 3.0 or now > deadline:
                 break

@@ -3,6 +3,11 @@
 Nothing here decodes. Frame rate and bitrate come from the packets of the last few seconds;
 the GOP is the frame count between the last two keyframes; reconnects and stalls are counted
 over the last hour.
+
+Rates are measured on the stream's own clock (decode timestamps) while it runs forward
+steadily, and on arrival times otherwise. Arrival times alone overstate a fresh connection:
+the packets FFmpeg buffered while probing arrive all at once, so a 25 fps camera read as
+27 fps for its first five seconds.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from protocol import StreamStats, is_hd
 __all__ = ["BROWSER_CODECS", "StreamFormat", "StreamStatsTracker"]
 
 WINDOW_S = 5.0
+MAX_MEDIA_STEP_S = 2.0  # a longer jump between packets is a discontinuity, not the frame rate
 HOUR_S = 3600.0
 BROWSER_CODECS = frozenset({"h264", "vp8", "vp9", "av1"})
 
@@ -34,8 +40,9 @@ class StreamStatsTracker:
 
     def __init__(self) -> None:
         self._format: StreamFormat | None = None
-        self._window: deque[tuple[float, int]] = deque()
-        self._window_bytes = 0
+        # arrival, media time, size, and whether the stamp leapt from the packet before
+        self._window: deque[tuple[float, float, int, bool]] = deque()
+        self._last_media: float | None = None
         self._frames_since_key = 0
         self._gop: int | None = None
         self._last_key_at: float | None = None
@@ -50,16 +57,22 @@ class StreamStatsTracker:
         """A (new) connection delivered this stream format."""
         self._format = fmt
         self._window.clear()
-        self._window_bytes = 0
+        self._last_media = None
         self._frames_since_key = 0
 
-    def packet(self, at: float, size: int, keyframe: bool) -> None:
-        """One video packet arrived at monotonic time `at`."""
+    def packet(self, at: float, media_s: float, size: int, keyframe: bool) -> None:
+        """One video packet arrived at monotonic time `at`, stamped `media_s` by the stream.
+
+        A stamp that goes backwards or leaps (a camera restarting its clock, or one that
+        lies) makes the window fall back to arrival times until it has slid past the leap.
+        """
         window = self._window
-        window.append((at, size))
-        self._window_bytes += size
+        last = self._last_media
+        leapt = last is not None and not 0.0 <= media_s - last <= MAX_MEDIA_STEP_S
+        self._last_media = media_s
+        window.append((at, media_s, size, leapt))
         while at - window[0][0] > WINDOW_S:  # never empties: the packet just added stays
-            self._window_bytes -= window.popleft()[1]
+            window.popleft()
         if keyframe:
             if self._last_key_at is not None and self._frames_since_key > 0:
                 self._gop = self._frames_since_key
@@ -91,10 +104,15 @@ class StreamStatsTracker:
         fps = 0.0
         kbps = 0.0
         if len(window) >= 2 and now - window[-1][0] <= WINDOW_S:
-            span = window[-1][0] - window[0][0]
+            later = window[1:]  # a leap into the first packet lies outside the span
+            steady = not any(leapt for _, _, _, leapt in later)
+            first, last = window[0], window[-1]
+            span = last[1] - first[1] if steady else 0.0
+            if span <= 0:  # no usable stamps at all (or all equal): arrival is all there is
+                span = last[0] - first[0]
             if span > 0:
-                fps = (len(window) - 1) / span
-                kbps = (sum(size for _, size in window[1:]) * 8 / 1000) / span
+                fps = len(later) / span
+                kbps = (sum(size for _, _, size, _ in later) * 8 / 1000) / span
         return StreamStats(
             codec=fmt.codec,
             width=fmt.width,

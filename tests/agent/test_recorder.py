@@ -51,7 +51,7 @@ def test_hevc_stream_is_flagged_not_browser_playable() -> None:
     tracker = StreamStatsTracker()
     tracker.connected(StreamFormat("hevc", 1920, 1080, "pcm_mulaw"))
     for frame in range(50):
-        tracker.packet(frame / 25, 10_000, frame % 25 == 0)
+        tracker.packet(frame / 25, frame / 25, 10_000, frame % 25 == 0)
     stats = tracker.stats(2.0)
     assert stats is not None
     assert (stats.codec, stats.hd, stats.browser_playable) == ("hevc", True, False)
