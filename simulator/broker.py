@@ -6,6 +6,12 @@ the demo needs; a real deployment uses Mosquitto or a cluster broker (`--broker 
 
 The broker runs on its own asyncio loop in its own thread, so it can live inside the demo
 process next to threaded components (paho clients, uvicorn) without sharing their loop.
+
+amqtt 0.12 walks its subscription table across awaits (sending retained messages to a client
+that just connected, broadcasting a publish). When another client subscribes meanwhile, the
+walk fails with "dictionary changed size during iteration" and the connecting client is
+dropped; with the demo's fleet connecting at once that was most of it. The table is replaced
+by one whose walks go over a copy, which is what those loops mean.
 """
 
 from __future__ import annotations
@@ -14,6 +20,7 @@ import asyncio
 import contextlib
 import logging
 import threading
+from collections.abc import Iterator
 from typing import Any
 
 __all__ = ["BrokerStartError", "EmbeddedBroker"]
@@ -23,6 +30,22 @@ log = logging.getLogger(__name__)
 
 class BrokerStartError(RuntimeError):
     """The embedded broker did not come up (port taken, bad configuration...)."""
+
+
+class _SnapshotTable(dict[str, Any]):
+    """A dict whose iteration and views are copies, so an await inside a walk is safe."""
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(dict.keys(self)))
+
+    def keys(self) -> list[str]:  # type: ignore[override]
+        return list(dict.keys(self))
+
+    def values(self) -> list[Any]:  # type: ignore[override]
+        return list(dict.values(self))
+
+    def items(self) -> list[tuple[str, Any]]:  # type: ignore[override]
+        return list(dict.items(self))
 
 
 class EmbeddedBroker:
@@ -109,6 +132,7 @@ class EmbeddedBroker:
             },
         }
         broker = Broker(config, loop=asyncio.get_running_loop())
+        broker._subscriptions = _SnapshotTable(broker._subscriptions)
         self._broker = broker
         await broker.start()
         if self.port == 0:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import queue
 import socket
 import threading
@@ -126,3 +127,32 @@ def test_fleet_runs_on_the_embedded_broker(embedded_broker: EmbeddedBroker) -> N
 
 def _take(client: _Client, count: int) -> list[mqtt.MQTTMessage]:
     return [client.messages.get(timeout=10) for _ in range(count)]
+
+
+def test_fifty_boxes_connecting_at_once_are_all_served(
+    embedded_broker: EmbeddedBroker, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The demo's fleet connects all at once; no CONNECT may be dropped by a broker error."""
+    watcher = _Client(embedded_broker.port, "centre")
+    watcher.subscribe(box_filter(Kind.BIRTH))
+    everything = _Client(embedded_broker.port, "everything")  # as the controller's ingest does
+    everything.subscribe("#")
+    url = embedded_broker.url
+    early = FleetSimulator(FleetSettings(schools=10, prefix="early", broker_url=url, fault_rate=0))
+    schools = 50
+    fleet = FleetSimulator(FleetSettings(schools=schools, broker_url=url, fault_rate=0))
+    early.start()
+    try:
+        _take(watcher, 10)  # their retained births and states are there for every newcomer
+        fleet.start()
+        births = {decode(m.topic, m.payload).box_id for m in _take(watcher, schools)}
+        assert len(births) == schools
+    finally:
+        fleet.stop()
+        early.stop()
+        watcher.close()
+        everything.close()
+    unhandled = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert unhandled == [], unhandled[0].getMessage()
+    dropped = [r for r in caplog.records if "cannot connect to the broker" in r.getMessage()]
+    assert dropped == [], dropped[0].getMessage()

@@ -146,6 +146,10 @@ def test_demo_comes_up_raises_alarms_and_stops_cleanly(demo: DemoProcess) -> Non
     assert demo.process.wait(45) == 0
     _gone, alive = psutil.wait_procs(children, timeout=5)
     assert not alive, f"left behind: {[p.pid for p in alive]}"
+    troubles = [
+        line for line in demo.output.splitlines() if " ERROR " in line or "Traceback" in line
+    ]
+    assert troubles == [], "the demo logged errors:\n" + "\n".join(troubles)
 
 
 # --- the parts, fast ------------------------------------------------------------------------
