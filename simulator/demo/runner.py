@@ -31,7 +31,6 @@ from simulator.cameras import CameraSimulator, CameraSimulatorError
 from simulator.demo.agents import AgentPlan, AgentProcesses
 from simulator.demo.district import PlannedSchool, plan_district
 from simulator.demo.faults import DEFAULT_PERIOD_S, DEFAULT_TIMELINE, FaultInjector, scaled
-from simulator.demo.mosquitto import LocalMosquitto, mosquitto_available
 from simulator.demo.seed import DemoLogin, demo_logins, seed
 from simulator.fleet import FleetSettings, FleetSimulator
 
@@ -67,7 +66,7 @@ class DemoOptions:
 
 @dataclass
 class _Parts:
-    broker: EmbeddedBroker | LocalMosquitto | None = None
+    broker: EmbeddedBroker | None = None
     controller: Controller | None = None
     server: uvicorn.Server | None = None
     server_thread: threading.Thread | None = None
@@ -141,27 +140,14 @@ class Demo:
         if self.options.broker_url:
             self.broker_url, self.broker_kind = self.options.broker_url, "external"
             return
-        if _controller_speaks_311():
-            broker = EmbeddedBroker()
-            try:
-                broker.start()
-            except BrokerStartError as exc:
-                raise DemoError(str(exc)) from exc
-            self.parts.broker = broker
-            self.broker_url, self.broker_kind = broker.url, "embedded amqtt"
-        else:
-            binary = mosquitto_available()
-            if binary is None:
-                raise DemoError(
-                    "the controller connects with MQTT 5 only, which the embedded broker does "
-                    "not speak, and mosquitto is not installed: pass --broker mqtt://HOST:PORT"
-                )
-            log.warning("controller has no MQTT 3.1.1 option; using a local mosquitto instead")
-            mosquitto = LocalMosquitto(self.data_dir / "broker", binary)
-            mosquitto.start()
-            self.parts.broker = mosquitto
-            self.broker_url, self.broker_kind = mosquitto.url, "local mosquitto"
-        self.parts.stops.append(("broker", self.parts.broker.stop))
+        broker = EmbeddedBroker()
+        try:
+            broker.start()
+        except BrokerStartError as exc:
+            raise DemoError(str(exc)) from exc
+        self.parts.broker = broker
+        self.broker_url, self.broker_kind = broker.url, "embedded amqtt"
+        self.parts.stops.append(("broker", broker.stop))
 
     def _settings(self) -> Settings:
         values: dict[str, Any] = {
@@ -291,8 +277,6 @@ class Demo:
         pids = list(self.parts.agents.pids) if self.parts.agents else []
         if self.parts.cameras is not None and self.parts.cameras.pid is not None:
             pids.append(self.parts.cameras.pid)
-        if isinstance(self.parts.broker, LocalMosquitto) and self.parts.broker.pid is not None:
-            pids.append(self.parts.broker.pid)
         return pids
 
 
@@ -324,11 +308,6 @@ class _Targets:
         box = fleet.boxes[number - 1]
         fleet.call(lambda: box.lose_uplink(duration_s))
         return box.box_id
-
-
-def _controller_speaks_311() -> bool:
-    """True once the controller's settings can choose MQTT 3.1.1 (the embedded broker's)."""
-    return "broker_protocol" in Settings.model_fields
 
 
 def _check_port_free(host: str, port: int) -> None:
