@@ -124,9 +124,10 @@ def _moves_for(
         message = f"{length:.0f} s not recorded from {body.start.isoformat()}: {body.reason}"
         moves = [raise_(event.box_id, slot, "recording_gap", Severity.MAJOR, message, school_id)]
         # A gap that is over while the camera records again is history: raised and cleared.
+        # Recording is the test, not the state: a box records from a camera's first packet,
+        # while it still says `connecting`, and reports the gap right then.
         if (
             live is not None
-            and live.state == "online"
             and live.recording
             and live.status_at is not None
             and live.status_at >= body.end

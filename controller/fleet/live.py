@@ -475,8 +475,8 @@ def _on_change(
                     now,
                 )
             )
-    if status.recording and state == "online" and old is not None and not old.recording:
-        moves.append(clear(box_id, slot, "recording_gap", now))
+    if status.recording and old is not None and not old.recording:
+        moves.append(clear(box_id, slot, "recording_gap", now))  # whatever the state says
 
 
 def apply_telemetry(session: Session, items: Sequence[Telemetry]) -> None:

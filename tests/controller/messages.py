@@ -100,9 +100,11 @@ class BoxSpeaker:
         state: CameraState = CameraState.ONLINE,
         *,
         hd: bool = True,
-        recording: bool = True,
+        recording: bool | None = None,
         faults: list[str] | None = None,
     ) -> CameraStatus:
+        """`recording` defaults to whether the camera is online; a box records from the first
+        packet, so a connecting camera may already say True."""
         online = state == CameraState.ONLINE
         return CameraStatus(
             **self._env(),
@@ -110,7 +112,7 @@ class BoxSpeaker:
             state=state,
             since=self.now,
             last_packet_at=self.now if online else None,
-            recording=recording and online,
+            recording=online if recording is None else recording,
             stream=(HD if hd else SD) if online else None,
             faults=faults or [],
             error=None if online else "no packets for 10 s",

@@ -107,6 +107,68 @@ def test_events_and_statuses_of_one_batch_agree_whatever_their_order(
     assert len(_alarms(client, world, type="camera_offline")) == 1
 
 
+def test_a_gap_reported_while_the_camera_connects_clears_once_it_records(
+    client: TestClient, engine: Engine, settings: Settings, world: World
+) -> None:
+    """The box's own order: recording resumes on the first packet (status `connecting`,
+    recording), the gap event follows, and `online` comes a second later. Each arrives in
+    its own batch, as they do on the wire."""
+    box = BoxSpeaker("mh-0001-a", school="mh-0001")
+    ingest_messages(engine, settings, [box.birth(slots=1), box.status(1)])
+    went = box.now
+    box.tick(1)
+    ingest_messages(
+        engine,
+        settings,
+        [
+            box.event({"type": "camera_offline", "slot": 1, "reason": "no route"}),
+            box.status(1, CameraState.OFFLINE),
+        ],
+    )
+    box.tick(120)
+    back = box.now
+    ingest_messages(engine, settings, [box.status(1, CameraState.CONNECTING, recording=True)])
+    gap = {"type": "recording_gap", "slot": 1, "start": went.isoformat(), "end": back.isoformat()}
+    ingest_messages(engine, settings, [box.event({**gap, "reason": "camera offline"})])
+    box.tick(1)
+    ingest_messages(
+        engine,
+        settings,
+        [box.event({"type": "camera_online", "slot": 1}), box.status(1)],
+    )
+    gaps = _alarms(client, world, type="recording_gap")
+    assert len(gaps) == 1 and not gaps[0]["active"]
+    assert _alarms(client, world, active=True) == []
+
+
+def test_a_gap_alarm_stays_while_the_camera_does_not_record(
+    client: TestClient, engine: Engine, settings: Settings, world: World
+) -> None:
+    box = BoxSpeaker("mh-0001-a", school="mh-0001")
+    ingest_messages(engine, settings, [box.birth(slots=1), box.status(1)])
+    went = box.now
+    box.tick(120)
+    gap = {
+        "type": "recording_gap",
+        "slot": 1,
+        "start": went.isoformat(),
+        "end": box.now.isoformat(),
+    }
+    box.tick(1)
+    ingest_messages(
+        engine,
+        settings,
+        [box.status(1, recording=False), box.event({**gap, "reason": "disk full"})],
+    )
+    box.tick(10)
+    ingest_messages(engine, settings, [box.status(1, recording=False)])
+    gaps = _alarms(client, world, type="recording_gap", active=True)
+    assert len(gaps) == 1
+    box.tick(10)
+    ingest_messages(engine, settings, [box.status(1)])
+    assert _alarms(client, world, type="recording_gap", active=True) == []
+
+
 def test_first_contact_of_many_boxes_in_one_batch(
     client: TestClient, engine: Engine, settings: Settings, world: World
 ) -> None:
