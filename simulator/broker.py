@@ -12,6 +12,10 @@ that just connected, broadcasting a publish). When another client subscribes mea
 walk fails with "dictionary changed size during iteration" and the connecting client is
 dropped; with the demo's fleet connecting at once that was most of it. The table is replaced
 by one whose walks go over a copy, which is what those loops mean.
+
+It also sends a client that connects the retained messages matching *any* client's filters,
+so every agent was handed every box's retained state. Retained messages now go only to a
+session that holds the filter (on SUBSCRIBE it is added before they are sent).
 """
 
 from __future__ import annotations
@@ -46,6 +50,20 @@ class _SnapshotTable(dict[str, Any]):
 
     def items(self) -> list[tuple[str, Any]]:  # type: ignore[override]
         return list(dict.items(self))
+
+
+def _mend(broker: Any) -> None:
+    """Work around the two amqtt 0.12 faults the module docstring describes."""
+    table = _SnapshotTable(broker._subscriptions)
+    broker._subscriptions = table
+    send_retained = broker._publish_retained_messages_for_subscription
+
+    async def send_retained_if_held(subscription: tuple[str, int], session: Any) -> None:
+        holders = table.get(subscription[0], ())
+        if any(held.client_id == session.client_id for held, _qos in holders):
+            await send_retained(subscription, session)
+
+    broker._publish_retained_messages_for_subscription = send_retained_if_held
 
 
 class EmbeddedBroker:
@@ -132,7 +150,7 @@ class EmbeddedBroker:
             },
         }
         broker = Broker(config, loop=asyncio.get_running_loop())
-        broker._subscriptions = _SnapshotTable(broker._subscriptions)
+        _mend(broker)
         self._broker = broker
         await broker.start()
         if self.port == 0:

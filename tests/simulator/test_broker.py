@@ -77,6 +77,28 @@ def test_retained_message_reaches_a_later_subscriber(embedded_broker: EmbeddedBr
         subscriber.close()
 
 
+def test_a_newcomer_gets_only_the_retained_messages_of_its_own_filters(
+    embedded_broker: EmbeddedBroker,
+) -> None:
+    """amqtt 0.12 sent a connecting client the retained messages of every client's filters."""
+    centre = _Client(embedded_broker.port, "centre")
+    centre.subscribe("demo/state/+")
+    publisher = _Client(embedded_broker.port, "publisher")
+    publisher.client.publish("demo/state/a", b"online", qos=1, retain=True).wait_for_publish(10)
+    publisher.close()
+    assert centre.messages.get(timeout=10).topic == "demo/state/a"
+    newcomer = _Client(embedded_broker.port, "newcomer")
+    try:
+        newcomer.subscribe("demo/commands/b")
+        with pytest.raises(queue.Empty):
+            newcomer.messages.get(timeout=1.0)
+        newcomer.subscribe("demo/state/+")  # its own filter: the retained state comes
+        assert newcomer.messages.get(timeout=10).topic == "demo/state/a"
+    finally:
+        newcomer.close()
+        centre.close()
+
+
 def test_will_is_delivered_when_a_client_dies(embedded_broker: EmbeddedBroker) -> None:
     watcher = _Client(embedded_broker.port, "watcher")
     watcher.subscribe("demo/state")
