@@ -29,7 +29,14 @@ from agent.recorder import RecorderError, SegmentRecorder
 from agent.roles import PeriodicRole
 from agent.sampler import SubStreamSampler
 from agent.snapshot import SnapshotRequest
-from agent.source import OpenSource, SourceError, UnsupportedCodec, UnsupportedUrl, open_source
+from agent.source import (
+    OpenSource,
+    SourceError,
+    UnsupportedCodec,
+    UnsupportedUrl,
+    ffmpeg_reason,
+    open_source,
+)
 from agent.stats import StreamStatsTracker
 from agent.substream import sub_stream_credentials_url, sub_stream_url
 from protocol import (
@@ -483,7 +490,8 @@ class CameraWorker:
             if monotonic() - last_packet >= stall_after_s * 0.8 and started:
                 self._went_down(CameraState.STALLED, f"no media for {stall_after_s:.0f} s")
             else:
-                self._went_down(CameraState.OFFLINE, f"stream failed: {exc}")
+                reason = ffmpeg_reason(exc, waited_s=stall_after_s + READ_GRACE_S)
+                self._went_down(CameraState.OFFLINE, f"stream failed: {reason}")
             return monotonic() - connected_at >= s.healthy_after_s
         if stop.is_set():
             return True

@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import av
+import av.error
 
 from agent.stats import StreamFormat, StreamStatsTracker
 from protocol import StreamStats, redact_url
@@ -29,6 +30,7 @@ __all__ = [
     "SourceError",
     "UnsupportedCodec",
     "UnsupportedUrl",
+    "ffmpeg_reason",
     "open_source",
     "probe_url",
 ]
@@ -97,6 +99,19 @@ def input_options(read_timeout_s: float) -> dict[str, str]:
     }
 
 
+def ffmpeg_reason(exc: av.FFmpegError, url: str | None = None, *, waited_s: float) -> str:
+    """FFmpeg's own words for a failure, fit for a log or a camera status.
+
+    PyAV's text is "[Errno N] words: 'url'": the number means nothing to a reader and the URL
+    may carry the camera's login. An exit request is our own timeout (`waited_s`) cutting
+    FFmpeg short; "Immediate exit requested" would not say so.
+    """
+    if isinstance(exc, av.error.ExitError):
+        return f"no answer within {waited_s:g} s"
+    text = exc.strerror or type(exc).__name__
+    return text.replace(url, redact_url(url)) if url else text
+
+
 def open_source(
     url: str, *, open_timeout_s: float = 10.0, read_timeout_s: float = 5.0, quick: bool = False
 ) -> OpenSource:
@@ -116,9 +131,7 @@ def open_source(
             timeout=(open_timeout_s, read_timeout_s),
         )
     except av.FFmpegError as exc:
-        # FFmpeg's own words, without PyAV's "[Errno N] ...: 'url'" wrapping (the number
-        # means nothing to a reader, and the URL is given once, redacted).
-        text = (exc.strerror or str(exc)).replace(url, redact_url(url))
+        text = ffmpeg_reason(exc, url, waited_s=open_timeout_s)
         auth = "401" in text or "nauthorized" in text or "403" in text
         raise SourceError(f"cannot open {redact_url(url)}: {text}", auth=auth) from exc
     except OSError as exc:
@@ -155,7 +168,8 @@ def probe_url(url: str, *, timeout_s: float = 10.0) -> StreamStats:
             if keys >= 2 or now - started > 3.0 or now > deadline:
                 break
     except av.FFmpegError as exc:
-        raise SourceError(f"reading {redact_url(url)} failed: {exc}") from exc
+        reason = ffmpeg_reason(exc, url, waited_s=min(5.0, timeout_s))
+        raise SourceError(f"reading {redact_url(url)} failed: {reason}") from exc
     finally:
         source.close()
     stats = tracker.stats(time.monotonic())

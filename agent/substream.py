@@ -18,7 +18,7 @@ from av.video.frame import VideoFrame
 
 from agent.credentials import stream_url
 from agent.keyframes import KeyframeDecoder
-from agent.source import SourceError, open_source
+from agent.source import SourceError, ffmpeg_reason, open_source
 from firmware_profiles import ProfileError, load_profile
 from protocol import CameraConfig, redact_url
 
@@ -70,7 +70,8 @@ def grab_keyframe(url: str, *, budget_s: float = 5.0) -> VideoFrame:
             if time.monotonic() > deadline:
                 break
     except av.FFmpegError as exc:
-        raise SourceError(f"reading {redact_url(url)} failed: {exc}") from exc
+        reason = ffmpeg_reason(exc, url, waited_s=budget_s / 2)
+        raise SourceError(f"reading {redact_url(url)} failed: {reason}") from exc
     finally:
         source.close()
     raise SourceError(f"no keyframe from {redact_url(url)} within {budget_s:.0f} s")
