@@ -40,17 +40,35 @@ class _Model:
     profile: str
     vendor: str
     model: str
-    firmware: tuple[str, ...]
+    firmware: tuple[str, ...]  # builds the profile accepts
+    old_firmware: str | None = None  # a build the profile calls outdated and vulnerable
     ptz: bool = False
 
 
+OLD_FIRMWARE_SHARE = 0.08
+"""Share of cameras of a model with an old build still on it: a few per school, as a district
+that updates on repair visits has, not a third of the fleet."""
+
 _MODELS: tuple[_Model, ...] = (
-    _Model("hikvision", "Hikvision", "DS-2CD2143G2-I", ("V5.7.3", "V5.7.11", "V5.5.82")),
+    _Model("hikvision", "Hikvision", "DS-2CD2143G2-I", ("V5.7.3", "V5.7.11"), "V5.5.82"),
     _Model("hikvision", "Hikvision", "DS-2DE4425IW-DE", ("V5.6.15", "V5.7.3"), ptz=True),
-    _Model("dahua", "Dahua", "IPC-HFW2431S-S-S2", ("V2.800.0000000.31.R", "V2.820.0000000.6.R")),
-    _Model("dahua", "Dahua", "SD49425XB-HNR", ("V2.623.0000000.4.R",), ptz=True),
+    _Model("dahua", "Dahua", "IPC-HFW2431S-S-S2", ("V2.820.0000000.6.R",), "V2.800.0000000.31.R"),
+    _Model(
+        "dahua",
+        "Dahua",
+        "SD49425XB-HNR",
+        ("V2.840.0000000.8.R",),
+        "V2.623.0000000.4.R",
+        ptz=True,
+    ),
     _Model("uniview", "Uniview", "IPC2124LB-SF28KM-G", ("IPC_6201.11.0", "IPC_G6103-B5015")),
 )
+
+
+def _firmware(model: _Model, rng: random.Random) -> str:
+    if model.old_firmware is not None and rng.random() < OLD_FIRMWARE_SHARE:
+        return model.old_firmware
+    return rng.choice(model.firmware)
 
 
 @dataclass(frozen=True)
@@ -95,7 +113,7 @@ def plan_cameras(rng: random.Random) -> list[SlotPlan]:
             profile=model.profile,
             vendor=model.vendor,
             model=model.model,
-            firmware=rng.choice(model.firmware),
+            firmware=_firmware(model, rng),
             capabilities=CameraCapabilities(ptz=model.ptz, onvif=True, substream=True),
         )
         plans.append(SlotPlan(inventory, _stream(rng), broken=rng.random() < 0.02))
