@@ -7,7 +7,9 @@ main-stream keyframe for the checks (snapshots still come from the main stream).
 stream that fails or stalls sets `active` to False at once, so the worker samples its main
 stream again; that is logged once, and the sub stream is retried with backoff (the sample
 interval, doubled per failure, up to `retry_max_s`) until it works again, which is logged
-once too. The main stream, its recording and the worker's thread never wait for the sampler.
+once too. A session lost because the camera itself went down (the main stream is no longer
+online when it fails) is not counted against the sub stream. The main stream, its recording
+and the worker's thread never wait for the sampler.
 """
 
 from __future__ import annotations
@@ -107,7 +109,7 @@ class SubStreamSampler:
             if self._sample():
                 next_at = now + quality.sample_interval_s
             else:
-                backoff = quality.sample_interval_s * 2 ** (self.failures - 1)
+                backoff = quality.sample_interval_s * 2 ** max(0, self.failures - 1)
                 next_at = time.monotonic() + min(self._retry_max_s, backoff)
 
     def _sample(self) -> bool:
@@ -136,6 +138,11 @@ class SubStreamSampler:
             self.cpu_s += time.thread_time() - started
 
     def _failed(self, reason: str) -> None:
+        if not self._online():
+            # The camera went down under the session (its main stream noticed first): that
+            # is the worker's capture fault to report, not a sub stream that fails.
+            log.debug("slot %s: sub-stream sample lost with the camera: %s", self.slot, reason)
+            return
         self.failures += 1
         if self.active:
             self.active = False

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 import socket
+import threading
 import time
 from collections.abc import Iterator
 
 import pytest
 
+from agent.sampler import SubStreamSampler
 from agent.source import SourceError, UnsupportedUrl
 from agent.substream import grab_keyframe, sub_stream_credentials_url, sub_stream_url
-from protocol import CameraConfig
+from protocol import CameraConfig, QualityConfig
 from simulator.cameras import CameraSimulator
+from tests.agent.helpers import wait_until
 
 HIK_MAIN = "rtsp://10.20.0.11:554/Streaming/Channels/101"
 
@@ -75,3 +79,31 @@ def test_a_keyframe_of_the_sub_stream_is_a_640x360_picture(
     frame = grab_keyframe(rtsp_cameras.url(1, sub=True), budget_s=5.0)
     assert (frame.width, frame.height) == (640, 360)
     assert frame.key_frame
+
+
+@pytest.mark.timeout(30)
+def test_a_sample_lost_with_the_whole_camera_is_not_a_sub_stream_failure(
+    silent_server: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The camera goes dark while a sub-stream session waits: the main stream reports it,
+    and the sub stream is neither blamed nor abandoned."""
+    went_dark = threading.Event()
+    sampler = SubStreamSampler(
+        1,
+        lambda: silent_server,
+        lambda _frame, _at: None,
+        quality=lambda: QualityConfig(sample_interval_s=1),
+        online=lambda: not went_dark.is_set(),
+        budget_s=1.0,
+    )
+    caplog.set_level(logging.DEBUG, logger="agent.sampler")
+    threading.Timer(0.3, went_dark.set).start()  # during the first session, which hangs
+    sampler.start()
+    try:
+        wait_until(lambda: sampler.pictures >= 1, 10, "the session to end")
+    finally:
+        sampler.signal_stop()
+        sampler.join()
+    assert sampler.active and sampler.failures == 0
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert any("lost with the camera" in r.getMessage() for r in caplog.records)
