@@ -57,6 +57,8 @@ log = logging.getLogger(__name__)
 MIN_GAP_S = 1.0
 ONLINE_AFTER_S = 1.0
 READ_GRACE_S = 2.0
+_DARK = frozenset({CameraState.OFFLINE, CameraState.STALLED, CameraState.ERROR})
+"""States in which a camera delivers nothing: its status carries rates of zero."""
 
 
 @dataclass(frozen=True)
@@ -246,7 +248,9 @@ class CameraWorker:
             since=since,
             last_packet_at=last,
             recording=recording,
-            stream=self.stats.stats(time.monotonic()) if state != CameraState.DISABLED else None,
+            stream=None
+            if state == CameraState.DISABLED
+            else self.stats.stats(time.monotonic(), delivering=state not in _DARK),
             faults=sorted(self._diagnoser.active),
             error=error,
         )

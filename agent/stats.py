@@ -95,15 +95,20 @@ class StreamStatsTracker:
             times.popleft()
         return float(len(times))
 
-    def stats(self, now: float) -> StreamStats | None:
-        """The current figures, or None before the first connection."""
+    def stats(self, now: float, *, delivering: bool = True) -> StreamStats | None:
+        """The current figures, or None before the first connection.
+
+        `delivering=False` (a camera known to be down) gives rates of zero at once, while the
+        format and reliability counts stay: a dark camera must not show the frame rate of
+        its last five seconds.
+        """
         fmt = self._format
         if fmt is None:
             return None
         window = list(self._window)
         fps = 0.0
         kbps = 0.0
-        if len(window) >= 2 and now - window[-1][0] <= WINDOW_S:
+        if delivering and len(window) >= 2 and now - window[-1][0] <= WINDOW_S:
             later = window[1:]  # a leap into the first packet lies outside the span
             steady = not any(leapt for _, _, _, leapt in later)
             first, last = window[0], window[-1]

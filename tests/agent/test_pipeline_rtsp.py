@@ -100,6 +100,8 @@ def test_stall_is_caught_within_10_s_and_recovery_leaves_a_gap(running: Running)
     running.sink.wait_for("camera_stalled", 10, slot=2)
     assert time.monotonic() - stalled_at < 10
     assert running.state(2) == CameraState.STALLED
+    dark = running.pipeline.cameras()[1].stream
+    assert dark is not None and (dark.codec, dark.fps, dark.bitrate_kbps) == ("h264", 0.0, 0.0)
     running.cameras.set_fault(2, "none")
     gap = running.sink.wait_for("recording_gap", 20, slot=2)
     wait_until(lambda: running.state(2) == CameraState.ONLINE, 5, "camera 2 back online")

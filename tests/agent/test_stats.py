@@ -61,3 +61,14 @@ def test_a_silent_stream_has_no_rate() -> None:
         tracker.packet(frame / FPS, frame / FPS, FRAME_BYTES, frame == 0)
     stats = tracker.stats(1.0 + 6.0)
     assert stats is not None and (stats.fps, stats.bitrate_kbps) == (0.0, 0.0)
+
+
+def test_a_camera_known_to_be_down_has_no_rate_at_once_but_keeps_its_format() -> None:
+    tracker = _tracker()
+    for frame in range(2 * FPS):
+        tracker.packet(frame / FPS, frame / FPS, FRAME_BYTES, frame % FPS == 0)
+    live = tracker.stats(2.0)
+    dark = tracker.stats(2.0, delivering=False)
+    assert live is not None and live.fps == pytest.approx(FPS, rel=0.02)
+    assert dark is not None and (dark.fps, dark.bitrate_kbps) == (0.0, 0.0)
+    assert (dark.codec, dark.width, dark.height, dark.gop) == ("h264", 1920, 1080, FPS)
