@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from agent.stats import StreamFormat, StreamStatsTracker
+from protocol import StreamStats
 
 FPS = 25
 FRAME_BYTES = 10_000  # 2,000 kbit/s at 25 fps
@@ -16,6 +17,13 @@ def _tracker() -> StreamStatsTracker:
     return tracker
 
 
+def _assert_camera_pace(stats: StreamStats | None) -> None:
+    """25 fps and 2,000 kbit/s, as the packets were sent."""
+    assert stats is not None
+    assert stats.fps == pytest.approx(FPS, rel=0.02)
+    assert stats.bitrate_kbps == pytest.approx(2000, rel=0.02)
+
+
 def test_packets_buffered_while_probing_do_not_raise_the_frame_rate() -> None:
     """FFmpeg hands over what it read while probing all at once, then the live pace follows."""
     tracker = _tracker()
@@ -24,10 +32,7 @@ def test_packets_buffered_while_probing_do_not_raise_the_frame_rate() -> None:
         tracker.packet(0.0, frame / FPS, FRAME_BYTES, frame == 0)
     for frame in range(buffered, buffered + 3 * FPS):
         tracker.packet((frame - buffered + 1) / FPS, frame / FPS, FRAME_BYTES, frame % FPS == 0)
-    stats = tracker.stats(3.0)
-    assert stats is not None
-    assert stats.fps == pytest.approx(FPS, rel=0.02)
-    assert stats.bitrate_kbps == pytest.approx(2000, rel=0.02)
+    _assert_camera_pace(tracker.stats(3.0))
 
 
 def test_a_clock_that_leaps_is_measured_by_arrival_until_the_leap_is_past() -> None:
@@ -49,10 +54,7 @@ def test_a_camera_that_stamps_nothing_useful_is_measured_by_arrival(stamp: float
     tracker = _tracker()
     for frame in range(3 * FPS):
         tracker.packet(frame / FPS, stamp, FRAME_BYTES, frame % FPS == 0)
-    stats = tracker.stats(3.0)
-    assert stats is not None
-    assert stats.fps == pytest.approx(FPS, rel=0.02)
-    assert stats.bitrate_kbps == pytest.approx(2000, rel=0.02)
+    _assert_camera_pace(tracker.stats(3.0))
 
 
 def test_a_silent_stream_has_no_rate() -> None:
