@@ -8,7 +8,6 @@ prove that no password reached any of them.
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,6 +22,7 @@ from agent.pipeline import CameraPipeline
 from protocol import BoxConfig, CameraConfig, CameraState, QualityConfig, RecordingConfig
 from simulator.cameras import CameraSimulator, Fault
 from tests.agent.helpers import RecordingSink, ffprobe, wait_until
+from tests.agent.running import RunningPipeline, kept_logs
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(90)]
 
@@ -33,74 +33,46 @@ WRONG_ENV = "SCHOOLCAM_TEST_CAM3_WRONG_PASSWORD"
 RIGHT_ENV = "SCHOOLCAM_TEST_CAM3_PASSWORD"
 
 
-class KeptLogs(logging.Handler):
-    """Every record of the run, formatted as a log line would be (with any traceback)."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.lines: list[str] = []
-        self.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(self.format(record) + " " + str(record.__dict__.get("args")))
-
-
-class Running:
-    def __init__(
-        self,
-        pipeline: CameraPipeline,
-        sink: RecordingSink,
-        cameras: CameraSimulator,
-        logs: KeptLogs,
-    ) -> None:
-        self.pipeline, self.sink, self.cameras, self.logs = pipeline, sink, cameras, logs
-
-    def state(self, slot: int) -> CameraState:
-        return next(v.state for v in self.pipeline.cameras() if v.slot == slot)
-
-
 @pytest.fixture(scope="module")
-def running(camera_clips: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
-    logs = KeptLogs()
-    root = logging.getLogger()
-    previous_level = root.level
-    root.addHandler(logs)
-    root.setLevel(logging.DEBUG)
-    os.environ[WRONG_ENV] = WRONG
-    os.environ[RIGHT_ENV] = RIGHT
-    cameras = CameraSimulator(3, cache_dir=camera_clips, hevc={2}, logins={3: (USER, RIGHT)})
-    cameras.start()
-    config = BoxConfig(
-        cameras=[
-            CameraConfig(slot=1, name="gate", url=cameras.url(1)),
-            CameraConfig(slot=2, name="yard (H.265)", url=cameras.url(2)),
-            CameraConfig(
-                slot=3,
-                name="hall (login)",
-                url=cameras.url(3),
-                username=USER,
-                password_ref=f"env:{WRONG_ENV}",
-            ),
-        ],
-        recording=RecordingConfig(segment_seconds=10),
-        quality=QualityConfig(sample_interval_s=1),
-    )
-    sink = RecordingSink()
-    timing = WorkerSettings(stall_after_s=5, no_keyframe_after_s=3, backoff_max_s=2)
-    pipeline = CameraPipeline(config, tmp_path_factory.mktemp("store"), sink, timing=timing)
-    pipeline.start()
-    try:
-        yield Running(pipeline, sink, cameras, logs)
-    finally:
-        pipeline.stop()
-        cameras.stop()
-        root.removeHandler(logs)
-        root.setLevel(previous_level)
-        os.environ.pop(WRONG_ENV, None)
-        os.environ.pop(RIGHT_ENV, None)
+def running(
+    camera_clips: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningPipeline]:
+    with kept_logs() as logs:
+        os.environ[WRONG_ENV] = WRONG
+        os.environ[RIGHT_ENV] = RIGHT
+        cameras = CameraSimulator(3, cache_dir=camera_clips, hevc={2}, logins={3: (USER, RIGHT)})
+        cameras.start()
+        config = BoxConfig(
+            cameras=[
+                CameraConfig(slot=1, name="gate", url=cameras.url(1)),
+                CameraConfig(slot=2, name="yard (H.265)", url=cameras.url(2)),
+                CameraConfig(
+                    slot=3,
+                    name="hall (login)",
+                    url=cameras.url(3),
+                    username=USER,
+                    password_ref=f"env:{WRONG_ENV}",
+                ),
+            ],
+            recording=RecordingConfig(segment_seconds=10),
+            quality=QualityConfig(sample_interval_s=1),
+        )
+        sink = RecordingSink()
+        timing = WorkerSettings(stall_after_s=5, no_keyframe_after_s=3, backoff_max_s=2)
+        pipeline = CameraPipeline(config, tmp_path_factory.mktemp("store"), sink, timing=timing)
+        pipeline.start()
+        try:
+            yield RunningPipeline(pipeline, sink, cameras, logs)
+        finally:
+            pipeline.stop()
+            cameras.stop()
+            os.environ.pop(WRONG_ENV, None)
+            os.environ.pop(RIGHT_ENV, None)
 
 
-def test_wrong_password_is_auth_failed_and_the_others_keep_recording(running: Running) -> None:
+def test_wrong_password_is_auth_failed_and_the_others_keep_recording(
+    running: RunningPipeline,
+) -> None:
     fault = running.sink.wait_for("camera_fault", 15, slot=3, problem="auth_failed")
     assert fault.state == "raised" and "401" in (fault.detail or "")
     assert "Errno" not in (fault.detail or "")  # FFmpeg's words, not PyAV's wrapping
@@ -111,7 +83,7 @@ def test_wrong_password_is_auth_failed_and_the_others_keep_recording(running: Ru
     assert not running.sink.of("camera_online", slot=3)
 
 
-def test_right_password_from_the_environment_clears_auth_failed(running: Running) -> None:
+def test_right_password_from_the_environment_clears_auth_failed(running: RunningPipeline) -> None:
     running.sink.wait_for("camera_fault", 15, slot=3, problem="auth_failed", state="raised")
     current = running.pipeline._config
     fixed = current.cameras[2].model_copy(update={"password_ref": f"env:{RIGHT_ENV}"})
@@ -121,18 +93,18 @@ def test_right_password_from_the_environment_clears_auth_failed(running: Running
     wait_until(lambda: running.pipeline.cameras()[2].recording, 5, "camera 3 records")
 
 
-def test_no_password_in_any_log_line_or_event(running: Running) -> None:
+def test_no_password_in_any_log_line_or_event(running: RunningPipeline) -> None:
     running.sink.wait_for("camera_fault", 15, slot=3, problem="auth_failed")
     texts = [body.model_dump_json() for body, _ in running.sink.events]
-    texts += running.logs.lines
-    assert any("401" in line for line in running.logs.lines)  # the refusals were logged
+    texts += running.kept.everything()
+    assert any("401" in line for line in running.kept.everything())  # the refusals were logged
     for secret in (RIGHT, WRONG):
         leaks = [line for line in texts if secret in line]
         assert not leaks, f"password in {leaks[:3]}"
 
 
 def test_no_keyframe_is_raised_and_cleared_while_the_camera_stays_online(
-    running: Running,
+    running: RunningPipeline,
 ) -> None:
     running.sink.wait_for("camera_online", 10, slot=1)
     running.cameras.set_fault(1, Fault.NOKEY)
@@ -146,7 +118,9 @@ def test_no_keyframe_is_raised_and_cleared_while_the_camera_stays_online(
     assert not running.sink.of("camera_stalled", slot=1)
 
 
-def test_h265_is_recorded_as_hevc_and_reported_not_browser_playable(running: Running) -> None:
+def test_h265_is_recorded_as_hevc_and_reported_not_browser_playable(
+    running: RunningPipeline,
+) -> None:
     running.sink.wait_for("camera_online", 10, slot=2)
     stream = running.pipeline.cameras()[1].stream
     assert stream is not None
@@ -165,7 +139,9 @@ def test_h265_is_recorded_as_hevc_and_reported_not_browser_playable(running: Run
     assert (video["width"], video["height"]) == (1920, 1080)
 
 
-def test_h265_keyframes_are_decoded_for_picture_checks_and_snapshots(running: Running) -> None:
+def test_h265_keyframes_are_decoded_for_picture_checks_and_snapshots(
+    running: RunningPipeline,
+) -> None:
     running.sink.wait_for("camera_online", 10, slot=2)
     worker = running.pipeline._workers[2]
     wait_until(lambda: worker.pictures >= 2, 10, "two H.265 keyframes checked")
@@ -174,4 +150,4 @@ def test_h265_keyframes_are_decoded_for_picture_checks_and_snapshots(running: Ru
     assert image is not None and image.shape == (1080, 1920, 3)
     assert float(image.std()) > 20  # the textured scene, not a grey decode failure
     assert not running.sink.of("quality_fault", slot=2)
-    assert not [line for line in running.logs.lines if "keyframe decode failed" in line]
+    assert not [line for line in running.kept.everything() if "keyframe decode failed" in line]

@@ -22,24 +22,15 @@ from agent.pipeline import CameraPipeline
 from protocol import BoxConfig, CameraConfig, CameraState, RecordingConfig, utc_now
 from simulator.cameras import CameraSimulator
 from tests.agent.helpers import RecordingSink, ffprobe_duration, wait_until
+from tests.agent.running import RunningPipeline
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(90)]
-
-
-class Running:
-    def __init__(
-        self, pipeline: CameraPipeline, sink: RecordingSink, cameras: CameraSimulator
-    ) -> None:
-        self.pipeline, self.sink, self.cameras = pipeline, sink, cameras
-
-    def state(self, slot: int) -> CameraState:
-        return next(v.state for v in self.pipeline.cameras() if v.slot == slot)
 
 
 @pytest.fixture(scope="module")
 def running(
     module_cameras: CameraSimulator, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Running]:
+) -> Iterator[RunningPipeline]:
     config = BoxConfig(
         cameras=[
             *(CameraConfig(slot=n, name=f"cam {n}", url=module_cameras.url(n)) for n in (1, 2, 3)),
@@ -54,14 +45,14 @@ def running(
     )
     pipeline.start()
     try:
-        yield Running(pipeline, sink, module_cameras)
+        yield RunningPipeline(pipeline, sink, module_cameras)
     finally:
         started = time.monotonic()
         pipeline.stop()
         assert time.monotonic() - started < 10, "stop must return within a few seconds"
 
 
-def test_good_cameras_come_online_whatever_the_broken_ones_do(running: Running) -> None:
+def test_good_cameras_come_online_whatever_the_broken_ones_do(running: RunningPipeline) -> None:
     for slot in (1, 2, 3):
         running.sink.wait_for("camera_online", 10, slot=slot)
     fault = running.sink.wait_for("camera_fault", 5, slot=4)
@@ -77,7 +68,7 @@ def test_good_cameras_come_online_whatever_the_broken_ones_do(running: Running) 
     assert view.error is None
 
 
-def test_snapshot_is_a_jpeg_of_the_camera_picture(running: Running) -> None:
+def test_snapshot_is_a_jpeg_of_the_camera_picture(running: RunningPipeline) -> None:
     running.sink.wait_for("camera_online", 10, slot=1)
     snap = running.pipeline.snapshot(1, timeout=5)
     image = cv2.imdecode(np.frombuffer(snap.jpeg, np.uint8), cv2.IMREAD_COLOR)
@@ -92,7 +83,7 @@ def test_snapshot_is_a_jpeg_of_the_camera_picture(running: Running) -> None:
     assert unknown.value.code == "unknown_slot"
 
 
-def test_stall_is_caught_within_10_s_and_recovery_leaves_a_gap(running: Running) -> None:
+def test_stall_is_caught_within_10_s_and_recovery_leaves_a_gap(running: RunningPipeline) -> None:
     running.sink.wait_for("camera_online", 10, slot=2)
     wait_until(lambda: running.pipeline.cameras()[1].recording, 5, "camera 2 records")
     stalled_at = time.monotonic()
@@ -110,7 +101,7 @@ def test_stall_is_caught_within_10_s_and_recovery_leaves_a_gap(running: Running)
     assert [(g.start, g.end) for g in found.gaps] == [(gap.start, gap.end)]
 
 
-def test_gone_camera_goes_offline_and_comes_back(running: Running) -> None:
+def test_gone_camera_goes_offline_and_comes_back(running: RunningPipeline) -> None:
     running.sink.wait_for("camera_online", 10, slot=3)
     running.cameras.set_fault(3, "gone")
     running.sink.wait_for("camera_offline", 12, slot=3)
@@ -120,7 +111,7 @@ def test_gone_camera_goes_offline_and_comes_back(running: Running) -> None:
     assert "offline" in gap.reason or "stalled" in gap.reason
 
 
-def test_segments_play_and_match_the_index(running: Running) -> None:
+def test_segments_play_and_match_the_index(running: RunningPipeline) -> None:
     index = running.pipeline.index
     assert index is not None
 
@@ -136,7 +127,7 @@ def test_segments_play_and_match_the_index(running: Running) -> None:
 
 
 def test_apply_rejects_unresolvable_passwords_and_restarts_only_changed_cameras(
-    running: Running,
+    running: RunningPipeline,
 ) -> None:
     pipeline = running.pipeline
     current = pipeline._config
@@ -156,7 +147,7 @@ def test_apply_rejects_unresolvable_passwords_and_restarts_only_changed_cameras(
     running.sink.wait_for("camera_fault", 1, slot=4, state="cleared")
 
 
-def test_probe_says_what_a_camera_delivers(running: Running) -> None:
+def test_probe_says_what_a_camera_delivers(running: RunningPipeline) -> None:
     result = running.pipeline.probe(1, timeout=8)
     assert result.reachable and result.stream is not None and result.stream.hd
     assert result.stream.codec == "h264" and result.stream.gop == 25

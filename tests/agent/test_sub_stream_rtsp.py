@@ -21,6 +21,7 @@ from agent.pipeline import CameraPipeline
 from protocol import BoxConfig, CameraConfig, CameraState, QualityConfig, RecordingConfig
 from simulator.cameras import CameraSimulator, Fault
 from tests.agent.helpers import RecordingSink, wait_until
+from tests.agent.running import RunningPipeline, kept_logs
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
@@ -35,75 +36,43 @@ def sampled(worker: CameraWorker, at_least: int) -> bool:
     return worker.sampler is not None and worker.sampler.pictures >= at_least
 
 
-class KeptLogs(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.DEBUG)
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
-
-    def lines(self, level: int, text: str) -> list[str]:
-        found = (r.getMessage() for r in self.records if r.levelno == level)
-        return [line for line in found if text in line]
-
-
-class Running:
-    def __init__(
-        self,
-        pipeline: CameraPipeline,
-        sink: RecordingSink,
-        cameras: CameraSimulator,
-        logs: KeptLogs,
-    ) -> None:
-        self.pipeline, self.sink, self.cameras, self.logs = pipeline, sink, cameras, logs
-
-    def worker(self, slot: int) -> CameraWorker:
-        return self.pipeline._worker(slot)
-
-    def quality_faults(self, slot: int) -> list[tuple[str, str]]:
-        return [(str(e.fault), e.state) for e in self.sink.of("quality_fault", slot=slot)]
-
-
 @pytest.fixture(scope="module")
-def running(camera_clips: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
-    logs = KeptLogs()
-    root = logging.getLogger()
-    previous_level = root.level
-    root.addHandler(logs)
-    root.setLevel(logging.DEBUG)
-    cameras = CameraSimulator(7, cache_dir=camera_clips)
-    cameras.start()
-    cameras.set_fault(7, Fault.GONE)
-    config = BoxConfig(
-        cameras=[
-            *(
+def running(
+    camera_clips: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningPipeline]:
+    with kept_logs() as logs:
+        cameras = CameraSimulator(7, cache_dir=camera_clips)
+        cameras.start()
+        cameras.set_fault(7, Fault.GONE)
+        config = BoxConfig(
+            cameras=[
+                *(
+                    CameraConfig(
+                        slot=n, name=f"cam {n}", url=cameras.url(n), sub_url=cameras.url(n, True)
+                    )
+                    for n in range(1, 6)
+                ),
                 CameraConfig(
-                    slot=n, name=f"cam {n}", url=cameras.url(n), sub_url=cameras.url(n, True)
-                )
-                for n in range(1, 6)
-            ),
-            CameraConfig(
-                slot=FALLBACK, name="cam 6", url=cameras.url(6), sub_url=cameras.url(7, True)
-            ),
-        ],
-        recording=RecordingConfig(segment_seconds=10),
-        quality=QualityConfig(sample_interval_s=1, consecutive_hits=2, consecutive_clears=2),
-    )
-    sink = RecordingSink()
-    timing = WorkerSettings(sub_stream_budget_s=3, sub_stream_retry_max_s=4, backoff_max_s=2)
-    pipeline = CameraPipeline(config, tmp_path_factory.mktemp("store"), sink, timing=timing)
-    pipeline.start()
-    try:
-        yield Running(pipeline, sink, cameras, logs)
-    finally:
-        pipeline.stop()
-        cameras.stop()
-        root.removeHandler(logs)
-        root.setLevel(previous_level)
+                    slot=FALLBACK, name="cam 6", url=cameras.url(6), sub_url=cameras.url(7, True)
+                ),
+            ],
+            recording=RecordingConfig(segment_seconds=10),
+            quality=QualityConfig(sample_interval_s=1, consecutive_hits=2, consecutive_clears=2),
+        )
+        sink = RecordingSink()
+        timing = WorkerSettings(sub_stream_budget_s=3, sub_stream_retry_max_s=4, backoff_max_s=2)
+        pipeline = CameraPipeline(config, tmp_path_factory.mktemp("store"), sink, timing=timing)
+        pipeline.start()
+        try:
+            yield RunningPipeline(pipeline, sink, cameras, logs)
+        finally:
+            pipeline.stop()
+            cameras.stop()
 
 
-def test_clean_cameras_are_checked_on_the_sub_stream_and_raise_nothing(running: Running) -> None:
+def test_clean_cameras_are_checked_on_the_sub_stream_and_raise_nothing(
+    running: RunningPipeline,
+) -> None:
     for slot in (*FAULTS, CLEAN):
         worker = running.worker(slot)
         wait_until(partial(sampled, worker, 4), 30, f"four sub-stream samples of slot {slot}")
@@ -116,7 +85,9 @@ def test_clean_cameras_are_checked_on_the_sub_stream_and_raise_nothing(running: 
     assert (shot.width, shot.height) == (1920, 1080)
 
 
-def test_each_picture_fault_on_the_sub_stream_is_raised_and_cleared(running: Running) -> None:
+def test_each_picture_fault_on_the_sub_stream_is_raised_and_cleared(
+    running: RunningPipeline,
+) -> None:
     for slot, (fault, _) in FAULTS.items():
         running.cameras.set_fault(slot, fault)
     try:
@@ -134,14 +105,14 @@ def test_each_picture_fault_on_the_sub_stream_is_raised_and_cleared(running: Run
 
 
 def test_a_failing_sub_stream_falls_back_to_the_main_stream_and_comes_back(
-    running: Running,
+    running: RunningPipeline,
 ) -> None:
     worker = running.worker(FALLBACK)
     assert worker.sampler is not None
     wait_until(lambda: worker.picture_source == "main", 20, "checks from the main stream")
     wait_until(lambda: worker.sampler is not None and worker.sampler.failures >= 3, 30, "retries")
     assert not worker.sampler.active
-    warned = running.logs.lines(logging.WARNING, f"slot {FALLBACK}: sub stream failed")
+    warned = running.kept.lines(logging.WARNING, f"slot {FALLBACK}: sub stream failed")
     assert len(warned) == 1, warned  # said once, however often it is retried
     view = next(v for v in running.pipeline.cameras() if v.slot == FALLBACK)
     assert view.state == CameraState.ONLINE and view.recording
@@ -150,13 +121,13 @@ def test_a_failing_sub_stream_falls_back_to_the_main_stream_and_comes_back(
     running.cameras.set_fault(7, Fault.NONE)  # the sub stream answers again
     wait_until(lambda: worker.picture_source == "sub", 20, "checks back on the sub stream")
     assert worker.sampler.active and worker.sampler.failures == 0
-    assert len(running.logs.lines(logging.INFO, f"slot {FALLBACK}: sub stream is back")) == 1
+    assert len(running.kept.lines(logging.INFO, f"slot {FALLBACK}: sub stream is back")) == 1
     assert running.quality_faults(FALLBACK) == []
     assert running.sink.of("recording_gap", slot=FALLBACK) == []
     assert running.sink.of("camera_offline", slot=FALLBACK) == []
 
 
-def test_a_dead_camera_is_a_capture_fault_not_a_picture_fault(running: Running) -> None:
+def test_a_dead_camera_is_a_capture_fault_not_a_picture_fault(running: RunningPipeline) -> None:
     worker = running.worker(CLEAN)
     assert worker.sampler is not None
     onlines = len(running.sink.of("camera_online", slot=CLEAN))
