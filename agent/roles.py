@@ -72,8 +72,17 @@ class PeriodicRole(ABC):
 
     def stop(self, timeout: float | None = None) -> None:
         """Ask the loop to end and wait up to `timeout` (default `join_timeout_s`) for it."""
+        self.signal_stop()
+        self.join(timeout)
+
+    def signal_stop(self) -> None:
+        """Ask the loop to end without waiting: an owner of several roles asks them all first,
+        then joins each, so their last ticks finish side by side."""
         self._stop_event.set()
         self._wake_event.set()
+
+    def join(self, timeout: float | None = None) -> None:
+        """Wait up to `timeout` (default `join_timeout_s`) for the thread to end."""
         thread = self._thread
         if thread is None or thread is threading.current_thread():
             return

@@ -15,7 +15,6 @@ and the worker's thread never wait for the sampler.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -23,6 +22,7 @@ from datetime import datetime
 from av.video.frame import VideoFrame
 
 from agent.credentials import CredentialError
+from agent.roles import PeriodicRole
 from agent.source import SourceError
 from agent.substream import grab_keyframe
 from protocol import QualityConfig, redact_url, utc_now
@@ -35,7 +35,7 @@ IDLE_WAIT_S = 1.0
 """How often an idle sampler looks again (camera offline, checks off)."""
 
 
-class SubStreamSampler:
+class SubStreamSampler(PeriodicRole):
     """Samples one camera's sub stream every `sample_interval_s` while its main stream is up."""
 
     def __init__(
@@ -54,6 +54,9 @@ class SubStreamSampler:
         """`url` gives the sub stream with its login (resolved on each session, so a changed
         password file is picked up); `judge` takes each picture; `on_thread` runs first on
         the sampler's thread (the worker binds it to the camera CPU there)."""
+        super().__init__(
+            f"sub-stream-{slot:02d}", IDLE_WAIT_S, join_timeout_s=10.0, tick_at_start=True
+        )
         self.slot = slot
         self._url = url
         self._judge = judge
@@ -63,8 +66,8 @@ class SubStreamSampler:
         self._budget_s = budget_s
         self._retry_max_s = retry_max_s
         self._clock = clock
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._on_thread_done = False
+        self._next_at = 0.0
         self.active = True
         """False while the sub stream fails: the worker then samples its main stream."""
         self.failures = 0
@@ -74,43 +77,31 @@ class SubStreamSampler:
         self.cpu_s = 0.0
         """CPU seconds of those sessions: open, wait for the keyframe, decode, checks."""
 
-    # -- life cycle --------------------------------------------------------------------------
-
-    def start(self) -> None:
-        self._thread = threading.Thread(target=self._run, name=f"sub-stream-{self.slot:02d}")
-        self._thread.start()
-
-    def signal_stop(self) -> None:
-        self._stop.set()
-
-    def join(self, timeout: float = 10.0) -> None:
-        if self._thread is not None:
-            self._thread.join(timeout)
-            if self._thread.is_alive():
-                log.error("slot %s: sub-stream sampler did not stop in %.0f s", self.slot, timeout)
-
     # -- the loop ----------------------------------------------------------------------------
 
-    def _run(self) -> None:
-        try:
-            self._on_thread()
-        except Exception:
-            log.exception("slot %s: sub-stream sampler set-up failed", self.slot)
-        next_at = 0.0
-        while not self._stop.is_set():
-            now = time.monotonic()
-            quality = self._quality()
-            if now < next_at or not quality.enabled or not self._online():
-                # Nothing due, or the main stream is down: that is a capture fault for the
-                # worker to report, not a picture to judge.
-                wait = next_at - now if now < next_at else IDLE_WAIT_S
-                self._stop.wait(min(wait, IDLE_WAIT_S * 5))
-                continue
-            if self._sample():
-                next_at = now + quality.sample_interval_s
-            else:
-                backoff = quality.sample_interval_s * 2 ** max(0, self.failures - 1)
-                next_at = time.monotonic() + min(self._retry_max_s, backoff)
+    def tick(self) -> None:
+        if not self._on_thread_done:
+            self._on_thread_done = True
+            try:
+                self._on_thread()
+            except Exception:
+                log.exception("slot %s: sub-stream sampler set-up failed", self.slot)
+        now = time.monotonic()
+        quality = self._quality()
+        if now < self._next_at or not quality.enabled or not self._online():
+            # Nothing due, or the main stream is down: that is a capture fault for the
+            # worker to report, not a picture to judge.
+            return
+        if self._sample():
+            self._next_at = now + quality.sample_interval_s
+        else:
+            backoff = quality.sample_interval_s * 2 ** max(0, self.failures - 1)
+            self._next_at = time.monotonic() + min(self._retry_max_s, backoff)
+
+    def next_wait_s(self) -> float:
+        now = time.monotonic()
+        wait = self._next_at - now if now < self._next_at else IDLE_WAIT_S
+        return min(wait, IDLE_WAIT_S * 5)
 
     def _sample(self) -> bool:
         """One session; True if a picture was taken (and judged)."""
